@@ -1,0 +1,228 @@
+"""SQLModel tables and the job status enum.
+
+The schema is changed only through Alembic migrations (migrations/); a test checks that the migrations
+build exactly these tables. Large payloads (output text, steps, raw JSON) live in `job_results`, apart
+from `jobs`, so that listing thousands of jobs never reads a megabyte-sized research report.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use the Clock")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JobStatus(StrEnum):
+    """Our status of a job: the API's own statuses plus the runner's.
+
+    The raw remote status is always stored beside it (`Job.remote_status`); `from_remote` is the one
+    place that maps one to the other.
+    """
+
+    PENDING = "pending"  # recorded, not sent yet: waits for a predecessor or a retry delay
+    SUBMITTING = "submitting"  # a create call is (or was) in flight
+    SUBMIT_UNKNOWN = "submit_unknown"  # the submitter died mid-create: it may exist remotely
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    REQUIRES_ACTION = "requires_action"  # paused: the API waits for the user (function calls, plans)
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INCOMPLETE = "incomplete"  # terminal, with partial output (e.g. max_output_tokens)
+    BUDGET_EXCEEDED = "budget_exceeded"
+    EXPIRED = "expired"  # the API forgot it (retention) before we saved any output
+    UNKNOWN = "unknown"  # a status we do not know, or a malformed reply: polled on, kept visible
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def is_pollable(self) -> bool:
+        """Has an interaction id and is worth asking the API about."""
+        return self in POLLABLE_STATUSES
+
+    @classmethod
+    def from_remote(cls, remote_status: str | None) -> JobStatus:
+        """Map the API's open-enum status to ours; anything unexpected is UNKNOWN, never an error."""
+        if remote_status in _REMOTE_STATUSES:
+            return cls(remote_status)
+        return cls.UNKNOWN
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        JobStatus.COMPLETED,
+        JobStatus.FAILED,
+        JobStatus.CANCELLED,
+        JobStatus.INCOMPLETE,
+        JobStatus.BUDGET_EXCEEDED,
+        JobStatus.EXPIRED,
+    }
+)
+POLLABLE_STATUSES = frozenset(
+    {JobStatus.QUEUED, JobStatus.IN_PROGRESS, JobStatus.REQUIRES_ACTION, JobStatus.UNKNOWN}
+)
+_REMOTE_STATUSES = {
+    "queued",
+    "in_progress",
+    "requires_action",
+    "completed",
+    "failed",
+    "cancelled",
+    "incomplete",
+    "budget_exceeded",
+}
+
+# People type these: no 0/o, 1/l/i.
+_ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+
+
+def new_job_id(length: int = 6) -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def _utc_column(**kwargs) -> sa.Column:
+    return sa.Column(UTCDateTime(), **kwargs)
+
+
+class Job(SQLModel, table=True):
+    """One job: what was asked, where it stands, and the small figures a listing needs."""
+
+    __tablename__ = "jobs"
+
+    id: str = Field(primary_key=True, max_length=16)
+    interaction_id: str | None = Field(default=None, max_length=255, unique=True)
+    model: str | None = Field(default=None, max_length=255)
+    agent: str | None = Field(default=None, max_length=255)
+    prompt_excerpt: str = Field(default="", max_length=200)
+    # The create body exactly as sent (without `background`, which is always true), as JSON.
+    request_json: str = Field(default="{}", sa_type=sa.Text)
+    labels_json: str = Field(default="{}", sa_type=sa.Text)
+    previous_interaction_id: str | None = Field(default=None, max_length=255)
+    parent_job_id: str | None = Field(default=None, max_length=16, index=True)
+
+    status: str = Field(default=JobStatus.PENDING.value, max_length=32, index=True)
+    remote_status: str | None = Field(default=None, max_length=64)
+
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    submitted_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    remote_created_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    remote_updated_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_polled_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    next_poll_at: datetime | None = Field(default=None, sa_column=_utc_column(index=True))
+
+    poll_count: int = Field(default=0)
+    submit_attempts: int = Field(default=0)
+    consecutive_errors: int = Field(default=0)
+    error_code: str | None = Field(default=None, max_length=255)
+    error_message: str | None = Field(default=None, sa_type=sa.Text)
+
+    # Leases: which process owns the job right now (submitting or polling it), and until when.
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+    cancel_requested_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    cancel_sent_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    thought_tokens: int | None = None
+    cached_tokens: int | None = None
+    tool_use_tokens: int | None = None
+    total_tokens: int | None = None
+    output_chars: int | None = None
+
+    @property
+    def job_status(self) -> JobStatus:
+        return JobStatus(self.status)
+
+    @property
+    def target(self) -> str:
+        """The model or agent, for display."""
+        return self.agent or self.model or ""
+
+
+class JobLabel(SQLModel, table=True):
+    """Labels, one row each, so `--label k=v` filters with an indexed, parameterised query."""
+
+    __tablename__ = "job_labels"
+
+    job_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(16), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    key: str = Field(primary_key=True, max_length=255)
+    value: str = Field(max_length=1024, index=True)
+
+
+class JobResult(SQLModel, table=True):
+    """What a terminal job returned. Written in the same transaction as the terminal status."""
+
+    __tablename__ = "job_results"
+
+    job_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(16), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    output_text: str = Field(default="", sa_type=sa.Text)
+    thoughts_json: str = Field(default="[]", sa_type=sa.Text)  # list of thought-summary texts
+    steps_json: str = Field(default="[]", sa_type=sa.Text)  # the steps as returned
+    usage_json: str = Field(default="{}", sa_type=sa.Text)  # the full usage object
+    errors_json: str = Field(default="[]", sa_type=sa.Text)
+    raw_json: str = Field(default="{}", sa_type=sa.Text)  # the last interaction resource, verbatim
+
+
+class JobEvent(SQLModel, table=True):
+    """An append-only history of what happened to a job (shown by `jobs show`)."""
+
+    __tablename__ = "job_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(16), sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    kind: str = Field(max_length=64)
+    detail: str = Field(default="", sa_type=sa.Text)
+
+
+class Worker(SQLModel, table=True):
+    """A worker process, for `jobs doctor` and lease diagnostics."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True, max_length=128)
+    hostname: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    heartbeat_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    stopped_at: datetime | None = Field(default=None, sa_column=_utc_column())
