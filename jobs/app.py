@@ -1,0 +1,36 @@
+"""The composition root: builds settings, store, gateway, clock and service for a process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobs.clock import Clock, SystemClock
+from jobs.config import Settings, load_settings
+from jobs.db import Database, open_database
+from jobs.gateway import Gateway
+from jobs.service import JobService, owner_id
+from jobs.store import JobStore
+
+
+@dataclass
+class App:
+    settings: Settings
+    database: Database
+    store: JobStore
+    gateway: Gateway
+    service: JobService
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def build_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, kind: str = "cli",
+    gateway: Gateway | None = None,
+) -> App:
+    settings = settings or load_settings()
+    database = open_database(settings.db_url)
+    store = JobStore(database)
+    gateway = gateway or Gateway(settings)
+    service = JobService(store, gateway, clock or SystemClock(), settings, owner=owner_id(kind))
+    return App(settings, database, store, gateway, service)

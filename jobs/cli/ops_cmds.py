@@ -1,0 +1,153 @@
+"""Commands that run or inspect the runner: worker, poll, config, db, doctor, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from jobs.cli.context import CliContext
+from jobs.errors import UsageError
+
+pass_ctx = click.make_pass_decorator(CliContext)
+
+
+@click.command()
+@click.option("--tick", type=click.FloatRange(min=0.1), help="Seconds between passes (config: worker.tick).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@pass_ctx
+def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
+    """Run the worker: submit waiting jobs and poll running ones until Ctrl-C / SIGTERM."""
+    from jobs.app import build_app
+    from jobs.worker import Worker
+
+    if not logging.getLogger().handlers:
+        ctx.setup_logging(logging.WARNING if quiet else logging.INFO)
+    app = build_app(ctx.settings, kind="worker")
+    try:
+        app.service.gateway_ready()
+        runner = Worker(app.service)
+        interval = tick or float(ctx.settings["worker.tick"])
+        if not quiet:
+            ctx.err_console.print(
+                f"worker {runner.id} polling every {interval:g}s; store {app.database.display_url}; "
+                f"API {app.gateway.target}. Ctrl-C stops it."
+            )
+
+        def report(result) -> None:
+            if not quiet and (result.submitted or result.finished or result.marked_unknown):
+                ctx.err_console.print(
+                    f"submitted {result.submitted}, polled {result.polled}, finished {result.finished}"
+                    + (f", {result.marked_unknown} now submit_unknown" if result.marked_unknown else "")
+                )
+
+        runner.run(tick=interval, on_pass=report)
+    finally:
+        app.close()
+    if not quiet:
+        ctx.err_console.print("worker stopped")
+
+
+@click.command()
+@click.option("--once", is_flag=True, required=True, help="Do one pass and exit (for cron).")
+@click.option("--json", "as_json", is_flag=True, help="Print what the pass did as JSON.")
+@pass_ctx
+def poll(ctx: CliContext, once: bool, as_json: bool) -> None:
+    """Do one worker pass (submit ready jobs, poll due ones) and exit."""
+    from dataclasses import asdict
+
+    from jobs.worker import Worker
+
+    ctx.app.service.gateway_ready()
+    result = Worker(ctx.app.service).poll_once()
+    if as_json:
+        click.echo(json.dumps(asdict(result)))
+    else:
+        click.echo(
+            f"submitted {result.submitted}, polled {result.polled}, finished {result.finished}, "
+            f"errors {result.errors}"
+        )
+
+
+@click.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def config_command(ctx: CliContext, as_json: bool) -> None:
+    """Print the effective configuration and where each value came from (the key is hidden)."""
+    values = ctx.settings.redacted()
+    if as_json:
+        click.echo(json.dumps({k: {"value": v, "source": s} for k, (v, s) in values.items()}, indent=2))
+        return
+    table = Table(header_style="bold", box=None)
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_column("from", style="dim")
+    for key, (value, source) in values.items():
+        table.add_row(key, Text(str(value)), source)
+    ctx.console.print(table)
+    path = ctx.settings.config_path or (ctx.settings.home / "config.toml")
+    ctx.console.print(Text(f"config file: {path}" + ("" if ctx.settings.config_path else " (not present)"), style="dim"))
+
+
+@click.group()
+def db() -> None:
+    """Manage the store."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: CliContext) -> None:
+    """Apply pending migrations to the store (also done whenever it is opened)."""
+    from jobs.db import open_database
+    from jobs.migrate import current_revision, upgrade
+
+    database = open_database(ctx.settings.db_url, migrate=False)
+    try:
+        applied = upgrade(database.engine)
+        revision = current_revision(database.engine)
+    finally:
+        database.close()
+    if applied:
+        click.echo(f"applied {', '.join(applied)}; {database.display_url} is at revision {revision}")
+    else:
+        click.echo(f"{database.display_url} is up to date (revision {revision})")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@pass_ctx
+def doctor(ctx: CliContext, as_json: bool) -> None:
+    """Check the store, workers, leases and jobs that need attention."""
+    from jobs.doctor import run_checks
+
+    checks = run_checks(ctx.app)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        styles = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "dim"}
+        for check in checks:
+            line = Text(f"{check.level:>4}  ", style=styles[check.level])
+            line.append(f"{check.name}: ", style="bold")
+            line.append(check.detail)
+            ctx.console.print(line)
+    if any(c.level == "fail" for c in checks):
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option("--speed", type=click.FloatRange(min=1), default=150.0, show_default=True, help="How much faster than real time the emulator runs.")
+@click.option("--keep", is_flag=True, help="Keep the demo's store (printed at the end) instead of deleting it.")
+@pass_ctx
+def demo(ctx: CliContext, speed: float, keep: bool) -> None:
+    """Show the life of a few jobs on the built-in emulator (no key, no network)."""
+    from jobs.demo import run_demo
+
+    if speed <= 0:
+        raise UsageError("--speed must be positive")
+    run_demo(ctx.console, speed=speed, keep=keep)
+
+
+COMMANDS = (worker, poll, config_command, db, doctor, demo)

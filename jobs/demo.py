@@ -1,0 +1,124 @@
+"""`jobs demo`: the whole life of a few jobs, on the emulator, in a throw-away store.
+
+It uses the same service, store, gateway and worker pass as real use; only the API is the built-in
+emulator (started in-process, faster than real time) and the store is a temporary directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+from jobs import render
+from jobs.app import build_app
+from jobs.config import load_settings
+from jobs.service import SubmitSpec
+from jobs.worker import Worker
+
+QUICK = "Explain in two sentences why the sky is blue."
+FOLLOW_UP = "Now explain it to a five-year-old, in one sentence."
+RESEARCH = "Research how background job queues evolved, from cron to durable workflow engines."
+LONG = "Write a 5,000-word history of the telephone."
+
+
+def run_demo(console: Console, *, speed: float = 150.0, keep: bool = False, timeout: float = 120.0) -> None:
+    from jobs.emulator import EmulatorServer
+
+    home = Path(tempfile.mkdtemp(prefix="jobs-demo-"))
+    console.print(
+        Panel(
+            Text.assemble(
+                ("This demo runs on the built-in Interactions API emulator", "bold"),
+                f" (time runs {speed:g}x faster): nothing is sent to Google and no key is needed.\n",
+                f"Its store is a temporary directory: {home}",
+            ),
+            title="jobs demo",
+            border_style="cyan",
+        )
+    )
+    try:
+        with EmulatorServer(speed=speed) as emulator:
+            environ = {
+                "JOBS_HOME": str(home),
+                "GEMINI_API_KEY": "demo-key",
+                "GOOGLE_GEMINI_BASE_URL": emulator.base_url,
+            }
+            settings = load_settings(environ).with_overrides(
+                **{"worker.tick": 0.5, "polling.min_interval": 0.5, "polling.max_interval": 1.0,
+                   "polling.agent_max_interval": 1.0}
+            )
+            app = build_app(settings, kind="demo")
+            try:
+                _tour(console, app, timeout)
+            finally:
+                app.close()
+    finally:
+        if keep:
+            console.print(f"store kept: JOBS_HOME={home} jobs list")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _tour(console: Console, app, timeout: float) -> None:
+    service = app.service
+    say = console.print
+    say(Text("$ jobs submit ", style="bold") + Text(repr(QUICK)))
+    quick = service.submit_new(SubmitSpec(prompt=QUICK, labels={"demo": "tour"}))
+    say(f"  recorded {quick.id}, submitted as interaction {quick.interaction_id}")
+    say(Text("$ jobs submit --continue ", style="bold") + Text(f"{quick.id} {FOLLOW_UP!r}"))
+    follow = service.submit_new(SubmitSpec(prompt=FOLLOW_UP, continue_job=quick.id, labels={"demo": "tour"}))
+    say(f"  recorded {follow.id}: it waits for {quick.id} to finish, then continues its conversation")
+    say(Text("$ jobs submit --research ", style="bold") + Text(repr(RESEARCH)))
+    research = service.submit_new(
+        SubmitSpec(prompt=RESEARCH, agent=app.settings["defaults.agent"], labels={"demo": "tour"})
+    )
+    say(f"  recorded {research.id}, a Deep Research agent run (minutes of simulated work)")
+    say(Text("$ jobs submit ", style="bold") + Text(repr(LONG)))
+    long = service.submit_new(SubmitSpec(prompt=LONG, labels={"demo": "tour"}))
+    say(f"  recorded {long.id}; we will cancel it in a moment\n")
+
+    worker = Worker(service)
+    ids = [quick.id, follow.id, research.id, long.id]
+    started = time.monotonic()
+    cancelled = False
+    with Live(console=console, refresh_per_second=4) as live:
+        while True:
+            worker.poll_once()
+            jobs = [service.get_job(i) for i in ids]
+            live.update(render.jobs_table(jobs, service.clock.now(), title="$ jobs list --watch"))
+            if not cancelled and time.monotonic() - started > 1.0:
+                service.cancel(long.id)
+                cancelled = True
+            if all(j.job_status.is_terminal for j in jobs):
+                break
+            if time.monotonic() - started > timeout:
+                say("[red]the demo timed out waiting for the jobs[/red]")
+                break
+            time.sleep(0.25)
+    say(Text(f"$ jobs cancel {long.id}", style="bold") + Text("  (sent once; the server said: ") + render.status_text(service.get_job(long.id)) + Text(")"))
+
+    for job_id in (follow.id, research.id):
+        job = service.get_job(job_id)
+        say(Text(f"\n$ jobs show {job_id}" + (" --thoughts" if job_id == research.id else ""), style="bold"))
+        say(
+            render.show_job(
+                job, service.get_result(job.id), service.clock.now(), chain=service.chain(job),
+                events=[], labels={}, thoughts=job_id == research.id,
+            )
+        )
+    say(
+        Panel(
+            "Run it for real: set GEMINI_API_KEY, then `jobs submit \"...\"` and `jobs worker`.\n"
+            "Or keep using the emulator: `jobs emulator` in one terminal, and in another\n"
+            "GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8765 GEMINI_API_KEY=dummy jobs submit --wait \"hello\"",
+            title="next",
+            border_style="cyan",
+        )
+    )

@@ -1,0 +1,339 @@
+"""The only module that talks to google-genai.
+
+Design choices:
+- SDK retries are off for every call (`attempts=1`). google-genai retries POST create by itself on
+  408/409/429/5xx without an idempotency key, which can pay twice for a Deep Research run; the
+  service owns every retry, in one place, and knows which failures are safe to retry.
+- Explicit timeouts: the SDK's default is none at all.
+- SDK exceptions are mapped to `jobs.errors` gateway errors and raised `from None`: the SDK's
+  exceptions carry the request (and so the `x-goog-api-key` header) and must not reach a traceback.
+- google.genai is imported on first use: it costs ~0.5 s, which `jobs list` should not pay.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from jobs.config import Settings
+from jobs.errors import (
+    AuthFailed,
+    ConfigError,
+    GatewayError,
+    NotSent,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    RemoteNotFound,
+    Transient,
+    Unreachable,
+)
+
+USAGE_FIELDS = {
+    "input_tokens": "total_input_tokens",
+    "output_tokens": "total_output_tokens",
+    "thought_tokens": "total_thought_tokens",
+    "cached_tokens": "total_cached_tokens",
+    "tool_use_tokens": "total_tool_use_tokens",
+    "total_tokens": "total_tokens",
+}
+
+
+@dataclass
+class RemoteInteraction:
+    """What the API said about one interaction, reduced to what the runner stores."""
+
+    id: str
+    status: str | None
+    created: datetime | None = None
+    updated: datetime | None = None
+    output_text: str = ""
+    thoughts: list[str] = field(default_factory=list)
+    steps: list[Any] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+    errors: list[Any] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def usage_figures(self) -> dict[str, int | None]:
+        """Our usage columns (input_tokens, ...) from the API's `usage` object."""
+        return {ours: _as_int(self.usage.get(theirs)) for ours, theirs in USAGE_FIELDS.items()}
+
+    def error_summary(self) -> tuple[str | None, str | None]:
+        """(code, message) of the first error the API reported, from `errors` or a step's `error`."""
+        for err in self.errors:
+            if isinstance(err, dict):
+                return _str_or_none(err.get("code")), _str_or_none(err.get("message"))
+        for step in self.steps:
+            if isinstance(step, dict) and isinstance(step.get("error"), dict):
+                err = step["error"]
+                return _str_or_none(err.get("code")), _str_or_none(err.get("message"))
+        return None, None
+
+
+class Gateway:
+    """create / get / cancel / delete / stream of background interactions."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._api_key = settings.api_key
+        self._base_url = settings.base_url or None
+        self._api_version = settings["api.api_version"] or None
+        self._timeout = float(settings["api.timeout"])
+        self._create_timeout = float(settings["api.create_timeout"])
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"Gateway(base_url={self._base_url or 'https://generativelanguage.googleapis.com'!r})"
+
+    @property
+    def target(self) -> str:
+        """Where calls go, for messages."""
+        return self._base_url or "the Gemini API"
+
+    def _interactions(self) -> Any:
+        if self._client is None:
+            if not self._api_key:
+                raise ConfigError(
+                    "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY); "
+                    "to try jobs without one, run `jobs demo`"
+                )
+            from google import genai
+            from google.genai import types
+
+            options = types.HttpOptions(
+                base_url=self._base_url,
+                api_version=self._api_version,
+                timeout=int(self._timeout * 1000),
+                retry_options=types.HttpRetryOptions(attempts=1),
+            )
+            self._client = genai.Client(api_key=self._api_key, http_options=options)
+        return self._client.interactions
+
+    # -- operations ------------------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any]) -> RemoteInteraction:
+        """Start a background interaction. Raises NotSent only when it certainly did not happen."""
+        interactions = self._interactions()
+        try:
+            result = interactions.create(**body, background=True, timeout=self._create_timeout)
+        except Exception as exc:
+            raise _map_error(exc, "create") from None
+        return _to_remote(result)
+
+    def get(self, interaction_id: str) -> RemoteInteraction:
+        interactions = self._interactions()
+        try:
+            result = interactions.get(interaction_id)
+        except Exception as exc:
+            raise _map_error(exc, "get") from None
+        return _to_remote(result)
+
+    def cancel(self, interaction_id: str) -> RemoteInteraction:
+        interactions = self._interactions()
+        try:
+            result = interactions.cancel(interaction_id)
+        except Exception as exc:
+            raise _map_error(exc, "cancel") from None
+        return _to_remote(result)
+
+    def delete(self, interaction_id: str) -> None:
+        interactions = self._interactions()
+        try:
+            interactions.delete(interaction_id)
+        except Exception as exc:
+            raise _map_error(exc, "delete") from None
+
+    def stream(self, interaction_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """The interaction's events as plain dicts (unknown event types included, as data)."""
+        interactions = self._interactions()
+        kwargs: dict[str, Any] = {"stream": True, "timeout": None}
+        if last_event_id:
+            kwargs["last_event_id"] = last_event_id
+        try:
+            events = interactions.get(interaction_id, **kwargs)
+            for event in events:
+                yield _event_to_dict(event)
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise _map_error(exc, "stream") from None
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+def _to_remote(result: Any) -> RemoteInteraction:
+    if not hasattr(result, "model_dump"):
+        raise Transient(f"malformed reply from the API: {str(result)[:200]!r}")
+    with warnings.catch_warnings():
+        # A lenient (unvalidated) model warns on dump when a field has the wrong type.
+        warnings.simplefilter("ignore")
+        raw = result.model_dump(mode="json", exclude_none=True)
+    raw.pop("output_text", None)  # computed by the SDK, not part of the resource
+    steps = raw.get("steps") if isinstance(raw.get("steps"), list) else []
+    usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
+    errors = raw.get("errors") if isinstance(raw.get("errors"), list) else []
+    status = raw.get("status")
+    return RemoteInteraction(
+        id=str(raw.get("id") or ""),
+        status=status if isinstance(status, str) else None,
+        created=_parse_time(raw.get("created")),
+        updated=_parse_time(raw.get("updated")),
+        output_text=getattr(result, "output_text", None) or "",
+        thoughts=_thought_summaries(steps),
+        steps=steps,
+        usage=usage,
+        errors=errors,
+        raw=raw,
+    )
+
+
+def _thought_summaries(steps: list[Any]) -> list[str]:
+    summaries = []
+    for step in steps:
+        if isinstance(step, dict) and step.get("type") == "thought":
+            parts = step.get("summary") or []
+            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+            if text:
+                summaries.append(text)
+    return summaries
+
+
+def _event_to_dict(event: Any) -> dict[str, Any]:
+    if isinstance(event, str):
+        return {"event_type": "raw", "data": event}
+    raw = getattr(event, "raw", None)
+    if isinstance(raw, dict):  # Unknown* variants keep the original payload here
+        return raw
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return event.model_dump(mode="json", exclude_none=True)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# -- error mapping ---------------------------------------------------------------------------------
+
+
+def _map_error(exc: Exception, op: str) -> Exception:
+    """Translate an SDK exception into a gateway error the service can decide on."""
+    from google.genai import _interactions as sdk
+
+    if isinstance(exc, GatewayError | ConfigError):
+        return exc
+    if isinstance(exc, sdk.APIStatusError):
+        return _map_status(exc.status_code, exc.body, exc.response, op)
+    if isinstance(exc, sdk.APIConnectionError):  # includes APITimeoutError
+        causes = _cause_names(exc)
+        if "ConnectError" in causes or "ConnectTimeout" in causes:
+            # The connection was never made, so nothing was sent: safe to retry even for create.
+            return Unreachable(f"{op}: cannot connect to the API: {_short(str(exc))}")
+        kind = "timed out" if isinstance(exc, sdk.APITimeoutError) else "connection broke"
+        if op == "create":
+            return OutcomeUnknown(f"create {kind} after the request was sent; it may have been created")
+        return Transient(f"{op} {kind}")
+    if isinstance(exc, sdk.APIError):  # a 200 whose body is not JSON, or fails validation
+        status = getattr(exc, "status_code", None)
+        detail = _short(str(getattr(exc, "body", "") or exc))
+        if op == "create":
+            return OutcomeUnknown(f"create got a malformed reply (HTTP {status}): {detail}", status_code=status)
+        return Transient(f"malformed reply from the API (HTTP {status}): {detail}", status_code=status)
+    return GatewayError(f"{op} failed: {type(exc).__name__}: {_short(str(exc))}")
+
+
+def _map_status(status: int, body: Any, response: Any, op: str) -> Exception:
+    text = f"{op}: HTTP {status}{_error_text(body)}"
+    if status == 429:
+        return RateLimited(text, status_code=status, retry_after=_retry_after(response, body))
+    if status == 404:
+        return RemoteNotFound(text, status_code=status)
+    if status in (401, 403) or (status == 400 and _is_bad_key(body)):
+        return AuthFailed(f"{op}: the API rejected the key (HTTP {status}){_error_text(body)}", status_code=status)
+    if status == 503:
+        # AIP-194: 503 means the request was not processed, so even create may be retried.
+        return NotSent(text, status_code=status, retry_after=_retry_after(response, body))
+    if status in (408, 409) or status >= 500:
+        if op == "create":
+            return OutcomeUnknown(text + "; it may have been created", status_code=status)
+        return Transient(text, status_code=status)
+    return Rejected(text, status_code=status)
+
+
+def _error_text(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        parts = [str(err[k]) for k in ("status", "message") if err.get(k)]
+        return (": " + " ".join(parts)) if parts else ""
+    if isinstance(body, str) and body.strip():
+        return ": " + _short(re.sub(r"<[^>]+>", " ", body))
+    return ""
+
+
+def _is_bad_key(body: Any) -> bool:
+    details = body.get("error", {}).get("details", []) if isinstance(body, dict) else []
+    return any(isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details or [])
+
+
+def _retry_after(response: Any, body: Any) -> float | None:
+    """Seconds to wait, from `retry-after-ms`, `Retry-After` or a google.rpc.RetryInfo detail."""
+    headers = getattr(response, "headers", None) or {}
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                when = parsedate_to_datetime(value)
+                return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        pass
+    details = body.get("error", {}).get("details", []) if isinstance(body, dict) else []
+    for detail in details or []:
+        if isinstance(detail, dict) and "retryDelay" in detail:
+            match = re.fullmatch(r"\s*([0-9.]+)s\s*", str(detail["retryDelay"]))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _cause_names(exc: BaseException) -> set[str]:
+    names, seen = set(), set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names.add(type(current).__name__)
+        current = current.__cause__ or current.__context__
+    return names
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for storing API payloads."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

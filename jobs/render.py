@@ -1,0 +1,255 @@
+"""Rendering: pure functions from records to rich renderables and JSON-ready dicts.
+
+Model text is untrusted: rich strips only a few control characters, so ESC/CSI/OSC sequences, C1
+controls and bidi overrides would reach the terminal, and `[link=...]` would become a live link if
+printed as markup. Everything that came from the API goes through `safe_text` and is printed as a
+plain `Text` (or Markdown), never as markup. `--json` and `--raw` bypass this and stay byte-exact.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from jobs.models import Job, JobEvent, JobResult, JobStatus
+
+# ESC-introduced sequences (CSI ... final, OSC ... BEL/ST, other two-byte escapes), then any other
+# C0 control except tab and newline, DEL, C1 controls, and the bidi embedding/override/isolate marks.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (hyperlinks, clipboard, title)
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC
+    r"|\x1b[ -~]?"  # any other escape
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|\x9d[^\x07\x9c]*(?:\x07|\x9c)?"  # 8-bit OSC
+)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(value: str | None) -> str:
+    """Text that cannot move the cursor, set the clipboard, make links or reorder the line."""
+    if not value:
+        return ""
+    return _CONTROLS.sub("", _ESCAPES.sub("", value.replace("\r\n", "\n")))
+
+
+STATUS_STYLES = {
+    JobStatus.PENDING: "dim",
+    JobStatus.SUBMITTING: "cyan",
+    JobStatus.SUBMIT_UNKNOWN: "bold magenta",
+    JobStatus.QUEUED: "cyan",
+    JobStatus.IN_PROGRESS: "blue",
+    JobStatus.REQUIRES_ACTION: "bold yellow",
+    JobStatus.COMPLETED: "green",
+    JobStatus.FAILED: "bold red",
+    JobStatus.CANCELLED: "yellow",
+    JobStatus.INCOMPLETE: "yellow",
+    JobStatus.BUDGET_EXCEEDED: "red",
+    JobStatus.EXPIRED: "dim red",
+    JobStatus.UNKNOWN: "magenta",
+}
+
+
+def status_text(job: Job) -> Text:
+    status = job.job_status
+    label = status.value
+    if status is JobStatus.PENDING and job.parent_job_id:
+        label = f"pending (after {job.parent_job_id})"
+    elif status is JobStatus.REQUIRES_ACTION:
+        label = "requires_action (needs you)"
+    elif job.cancel_requested_at and not status.is_terminal:
+        label += " (cancelling)"
+    return Text(label, style=STATUS_STYLES.get(status, ""))
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(max(0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def job_duration(job: Job, now: datetime) -> float | None:
+    start = job.submitted_at
+    if start is None:
+        return None
+    return ((job.finished_at or now) - start).total_seconds()
+
+
+def human_tokens(value: int | None) -> str:
+    if value is None:
+        return ""
+    if value < 10_000:
+        return str(value)
+    if value < 1_000_000:
+        return f"{value / 1000:.1f}k"
+    return f"{value / 1_000_000:.2f}M"
+
+
+def jobs_table(jobs: list[Job], now: datetime, *, title: str | None = None) -> Table:
+    table = Table(title=title, header_style="bold", expand=False, pad_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("model/agent", no_wrap=True, max_width=32, overflow="ellipsis")
+    table.add_column("age", justify="right", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("tokens", justify="right", no_wrap=True)
+    table.add_column("prompt", overflow="ellipsis", no_wrap=True, ratio=1, min_width=12)
+    for job in jobs:
+        table.add_row(
+            job.id,
+            status_text(job),
+            Text(safe_text(job.target)),
+            human_duration((now - job.created_at).total_seconds()),
+            human_duration(job_duration(job, now)),
+            human_tokens(job.total_tokens),
+            Text(safe_text(job.prompt_excerpt)),
+        )
+    return table
+
+
+def usage_table(job: Job) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in usage_dict(job).items():
+        table.add_row(label.replace("_", " "), "" if value is None else f"{value:,}")
+    return table
+
+
+def show_job(
+    job: Job, result: JobResult | None, now: datetime, *, chain: list[Job], events: list[JobEvent],
+    labels: dict[str, str], thoughts: bool = False,
+) -> Group:
+    """Everything `jobs show` prints: facts, chain, thoughts (on request), output, usage."""
+    facts = Table(show_header=False, box=None, pad_edge=False)
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column()
+    facts.add_row("job", job.id)
+    facts.add_row("status", status_text(job))
+    if job.remote_status and job.remote_status != job.status:
+        facts.add_row("remote status", Text(safe_text(job.remote_status)))
+    facts.add_row("agent" if job.agent else "model", Text(safe_text(job.target)))
+    facts.add_row("interaction", Text(job.interaction_id or "(not created yet)"))
+    if labels:
+        facts.add_row("labels", Text(", ".join(f"{k}={v}" for k, v in sorted(labels.items()))))
+    facts.add_row("created", _when(job.created_at, now))
+    if job.submitted_at:
+        facts.add_row("submitted", _when(job.submitted_at, now))
+    if job.finished_at:
+        facts.add_row("finished", _when(job.finished_at, now) + f"  (took {human_duration(job_duration(job, now))})")
+    elif job.next_poll_at and job.job_status.is_pollable:
+        facts.add_row("next poll", _when(job.next_poll_at, now))
+    facts.add_row("polls", str(job.poll_count))
+    if job.error_message or job.error_code:
+        facts.add_row("error", Text(safe_text(" ".join(filter(None, [job.error_code, job.error_message]))), style="red"))
+    if len(chain) > 1:
+        turns = Text()
+        for index, turn in enumerate(chain, 1):
+            marker = "→ " if turn.id == job.id else "  "
+            turns.append(f"{marker}{index}. {turn.id} {turn.status}  ")
+            turns.append(safe_text(turn.prompt_excerpt[:60]) + "\n", style="dim")
+        facts.add_row("conversation", turns)
+
+    parts: list[Any] = [facts]
+    if thoughts and result is not None:
+        summaries = json.loads(result.thoughts_json or "[]")
+        body = Text("\n\n".join(safe_text(s) for s in summaries) or "(no thought summaries)", style="italic")
+        parts.append(Panel(body, title="thought summaries", title_align="left", border_style="dim"))
+    if result is not None and result.output_text:
+        parts.append(Panel(Markdown(safe_text(result.output_text)), title="output", title_align="left"))
+    elif job.job_status.is_terminal:
+        parts.append(Text("(no output)", style="dim"))
+    if job.total_tokens is not None:
+        parts.append(Panel(usage_table(job), title="usage (tokens)", title_align="left", expand=False))
+    if thoughts and result is None and not job.job_status.is_terminal:
+        parts.append(Text("thought summaries are saved when the job ends", style="dim"))
+    return Group(*parts)
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    delta = (now - moment).total_seconds()
+    rel = f"{human_duration(delta)} ago" if delta >= 0 else f"in {human_duration(-delta)}"
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({rel})"
+
+
+# -- JSON ---------------------------------------------------------------------------------------------
+
+
+def usage_dict(job: Job) -> dict[str, int | None]:
+    return {
+        "input_tokens": job.input_tokens,
+        "output_tokens": job.output_tokens,
+        "thought_tokens": job.thought_tokens,
+        "cached_tokens": job.cached_tokens,
+        "tool_use_tokens": job.tool_use_tokens,
+        "total_tokens": job.total_tokens,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def job_dict(job: Job, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The JSON contract for scripts (`submit --json`, `list --json`)."""
+    data: dict[str, Any] = {
+        "id": job.id,
+        "interaction_id": job.interaction_id,
+        "status": job.status,
+        "remote_status": job.remote_status,
+    }
+    data["agent" if job.agent else "model"] = job.target
+    data.update(
+        {
+            "prompt": job.prompt_excerpt,
+            "labels": labels or {},
+            "parent_job_id": job.parent_job_id,
+            "created_at": _iso(job.created_at),
+            "submitted_at": _iso(job.submitted_at),
+            "finished_at": _iso(job.finished_at),
+            "poll_count": job.poll_count,
+            "usage": usage_dict(job),
+        }
+    )
+    return data
+
+
+def job_detail_dict(
+    job: Job, result: JobResult | None, labels: dict[str, str], events: list[JobEvent]
+) -> dict[str, Any]:
+    """`show --json`: the listing fields plus output, error, thoughts, steps and history."""
+    data = job_dict(job, labels)
+    data.update(
+        {
+            "previous_interaction_id": job.previous_interaction_id,
+            "request": json.loads(job.request_json or "{}"),
+            "remote_created_at": _iso(job.remote_created_at),
+            "remote_updated_at": _iso(job.remote_updated_at),
+            "last_polled_at": _iso(job.last_polled_at),
+            "next_poll_at": _iso(job.next_poll_at),
+            "output_text": result.output_text if result else None,
+            "error": {"code": job.error_code, "message": job.error_message}
+            if (job.error_code or job.error_message)
+            else None,
+            "thoughts": json.loads(result.thoughts_json) if result else [],
+            "steps": json.loads(result.steps_json) if result else [],
+            "usage_detail": json.loads(result.usage_json) if result else {},
+            "events": [{"at": _iso(e.at), "kind": e.kind, "detail": e.detail} for e in events],
+        }
+    )
+    return data

@@ -1,0 +1,544 @@
+"""Business rules: submit, poll, cancel, resubmit, delete, chain. The CLI, the worker and the web
+page call this; it calls the store, the gateway and the clock, and nothing else.
+
+Submission is write-ahead (reliability.md): the job is committed as `pending` before anything is
+sent, moved to `submitting` under a lease in its own transaction, created remotely with SDK retries
+off and a label naming the local job, then the interaction id is committed. A submitter that dies
+in between leaves a `submitting` row whose lease expires; it then becomes `submit_unknown` and is
+resubmitted only by an explicit `jobs resubmit`. `create` is retried automatically only when it
+certainly did not happen (429, 503, connection refused).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import socket
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobs.clock import Clock
+from jobs.config import Settings
+from jobs.crash import crash_point
+from jobs.errors import (
+    AuthFailed,
+    GatewayError,
+    InvalidTransition,
+    NotSent,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    RemoteNotFound,
+    Transient,
+    Unreachable,
+    UsageError,
+)
+from jobs.gateway import Gateway, RemoteInteraction
+from jobs.models import Job, JobResult, JobStatus, new_job_id
+from jobs.store import JobFilter, JobStore, TerminalResult
+
+log = logging.getLogger(__name__)
+
+JOB_LABEL = "jobs-id"  # the label on every create that names the local job
+_LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_SUBMIT_MARGIN = 30.0  # seconds a submit lease outlives the create timeout
+
+
+def owner_id(kind: str) -> str:
+    """A lease owner name that is unique per process and readable in `jobs doctor`."""
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
+    """`key=value` strings to a dict, with the API's label rules checked up front."""
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"bad label {pair!r}: use key=value")
+        if not _LABEL_RE.match(key) or not _LABEL_VALUE_RE.match(value):
+            raise UsageError(
+                f"bad label {pair!r}: keys start with a lower-case letter; keys and values use "
+                "only a-z, 0-9, '_' and '-', at most 63 characters"
+            )
+        if key == JOB_LABEL:
+            raise UsageError(f"the label {JOB_LABEL!r} is reserved: jobs sets it to the job's id")
+        labels[key] = value
+    return labels
+
+
+@dataclass
+class SubmitSpec:
+    """What the user asked for."""
+
+    prompt: str
+    model: str | None = None
+    agent: str | None = None
+    system: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    continue_job: str | None = None
+    generation_config: dict[str, Any] | None = None
+    agent_config: dict[str, Any] | None = None
+
+
+@dataclass
+class PassReport:
+    """What one worker pass did."""
+
+    submitted: int = 0
+    polled: int = 0
+    finished: int = 0
+    errors: int = 0
+    marked_unknown: int = 0
+    paused_for: float = 0.0
+
+    def __iadd__(self, other: PassReport) -> PassReport:
+        for name in ("submitted", "polled", "finished", "errors", "marked_unknown"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+class JobService:
+    def __init__(
+        self, store: JobStore, gateway: Gateway, clock: Clock, settings: Settings,
+        *, owner: str | None = None, rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.clock = clock
+        self.settings = settings
+        self.owner = owner or owner_id("cli")
+        self.rng = rng or random.Random()
+        # A 429 slows everything this process sends, not just one job.
+        self.paused_until: datetime | None = None
+        self._rate_limit_strikes = 0
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job:
+        return self.store.get_job(job_id)
+
+    def get_result(self, job_id: str) -> JobResult | None:
+        return self.store.get_result(job_id)
+
+    def list_jobs(self, filt: JobFilter | None = None) -> list[Job]:
+        return self.store.list_jobs(filt)
+
+    def chain(self, job: Job) -> list[Job]:
+        """The conversation this job belongs to, oldest turn first (ancestors, itself)."""
+        turns, seen = [job], {job.id}
+        while turns[0].parent_job_id and turns[0].parent_job_id not in seen:
+            parent = self.store.find_job(turns[0].parent_job_id)
+            if parent is None:
+                break
+            seen.add(parent.id)
+            turns.insert(0, parent)
+        return turns
+
+    # -- submitting --------------------------------------------------------------------------------
+
+    def create_job(self, spec: SubmitSpec) -> Job:
+        """Validate and record a job as `pending`; nothing is sent. The write-ahead step."""
+        if spec.model and spec.agent:
+            raise UsageError("give either --model or --agent, not both")
+        if not spec.prompt or not spec.prompt.strip():
+            raise UsageError("the prompt is empty")
+        model = None if spec.agent else (spec.model or self.settings["defaults.model"])
+        parent: Job | None = None
+        if spec.continue_job:
+            parent = self.store.get_job(spec.continue_job)
+            if parent.job_status.is_terminal and parent.job_status is not JobStatus.COMPLETED:
+                raise UsageError(
+                    f"job {parent.id} ended {parent.status}; only a completed job can be continued"
+                )
+            if not spec.agent and not spec.model and parent.agent:
+                raise UsageError(f"job {parent.id} ran agent {parent.agent}; give --model or --agent for the next turn")
+
+        job = Job(id=new_job_id(), model=model, agent=spec.agent, created_at=self.clock.now())
+        body: dict[str, Any] = {"input": spec.prompt}
+        if spec.agent:
+            body["agent"] = spec.agent
+            body["agent_config"] = spec.agent_config or _default_agent_config(spec.agent)
+        else:
+            body["model"] = model
+            if spec.generation_config:
+                body["generation_config"] = spec.generation_config
+        if spec.system:
+            body["system_instruction"] = spec.system
+        body["labels"] = {**spec.labels, JOB_LABEL: job.id}
+        if parent is not None:
+            job.parent_job_id = parent.id
+            job.previous_interaction_id = parent.interaction_id
+        job.request_json = json.dumps({k: v for k, v in body.items() if v is not None}, ensure_ascii=False)
+        job.prompt_excerpt = " ".join(spec.prompt.split())[:200]
+        stored = self.store.insert_job(job, spec.labels, self.clock.now())
+        if stored.id != job.id:  # pragma: no cover - the store picked another free id
+            stored = self._relabel(stored)
+        return stored
+
+    def _relabel(self, job: Job) -> Job:  # pragma: no cover - needs an id collision
+        raise RuntimeError("id collision while recording a job")
+
+    def submit_new(self, spec: SubmitSpec) -> Job:
+        """Record a job, then submit it at once unless it waits on its predecessor."""
+        self.gateway_ready()
+        job = self.create_job(spec)
+        if job.parent_job_id:
+            parent = self.store.get_job(job.parent_job_id)
+            if not parent.job_status.is_terminal:
+                return job  # waits; the worker (or --wait) submits it when the parent completes
+        try:
+            return self.submit(job.id, wait_budget=float(self.settings["submit.max_wait"]))
+        except (Unreachable, AuthFailed):
+            # Certainly nothing was created, and the user must fix the setup first: leave no trace.
+            self.store.delete_job(job.id)
+            raise
+
+    def gateway_ready(self) -> None:
+        """Fail before recording anything if no API call could be made (e.g. no key)."""
+        self.gateway._interactions()
+
+    def submit(self, job_id: str, *, wait_budget: float = 0.0) -> Job:
+        """Send a pending job's create. Waits out 429/503 within `wait_budget` seconds, then leaves
+        the job pending for the worker. Raises for errors the user must see."""
+        deadline = self.clock.monotonic() + wait_budget
+        while True:
+            delay = self._submit_once(job_id)
+            job = self.store.get_job(job_id)
+            if delay is None or job.job_status is not JobStatus.PENDING:
+                return job
+            if self.clock.monotonic() + delay > deadline:
+                return job
+            self.clock.sleep(delay)
+
+    def _submit_once(self, job_id: str) -> float | None:
+        """One create attempt. Returns a delay when the job went back to pending to retry."""
+        now = self.clock.now()
+        lease_until = now + timedelta(seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN)
+        job = self.store.claim_for_submit(job_id, self.owner, now, lease_until)
+        if job is None:
+            return None
+        body = json.loads(job.request_json)
+        if job.parent_job_id:
+            parent = self.store.get_job(job.parent_job_id)
+            if parent.interaction_id:
+                body["previous_interaction_id"] = parent.interaction_id
+        crash_point("submit.before_create")
+        try:
+            remote = self.gateway.create(body)
+        except NotSent as exc:  # 429, 503, connection refused: certainly not created
+            delay = self._retry_delay(exc, job.submit_attempts)
+            if isinstance(exc, RateLimited):
+                self._pause(delay)
+            self.store.release_submit(
+                job_id, self.owner, to=JobStatus.PENDING, now=self.clock.now(),
+                next_attempt_at=self.clock.now() + timedelta(seconds=delay),
+                error_code=_code(exc), error_message=f"{exc} (will retry in {delay:.0f}s)",
+            )
+            if isinstance(exc, Unreachable):
+                raise
+            return delay
+        except AuthFailed as exc:
+            self.store.release_submit(
+                job_id, self.owner, to=JobStatus.PENDING, now=self.clock.now(),
+                next_attempt_at=self.clock.now() + timedelta(seconds=300),
+                error_code=_code(exc), error_message=str(exc),
+            )
+            raise
+        except Rejected as exc:
+            self.store.release_submit(
+                job_id, self.owner, to=JobStatus.FAILED, now=self.clock.now(),
+                error_code=_code(exc), error_message=f"the API refused the request: {exc}",
+            )
+            return None
+        except (OutcomeUnknown, GatewayError) as exc:
+            self.store.release_submit(
+                job_id, self.owner, to=JobStatus.SUBMIT_UNKNOWN, now=self.clock.now(),
+                error_code="submit_unknown",
+                error_message=f"{exc}; not retried automatically (see `jobs resubmit {job_id}`)",
+            )
+            return None
+        crash_point("submit.after_create")
+        self._rate_limit_strikes = 0
+        status = JobStatus.from_remote(remote.status)
+        now = self.clock.now()
+        recorded = self.store.record_submitted(
+            job_id, self.owner, interaction_id=remote.id, remote_status=remote.status,
+            status=JobStatus.UNKNOWN if status.is_terminal else status,
+            request_json=json.dumps(body, ensure_ascii=False), remote_created=remote.created,
+            remote_updated=remote.updated, now=now, next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
+        )
+        if not recorded:
+            log.warning("job %s: lost its submit lease; interaction %s recorded late or not at all", job_id, remote.id)
+        elif status.is_terminal:
+            self._record_remote(self.store.get_job(job_id), remote, owner=None)
+        fresh = self.store.get_job(job_id)
+        if fresh.cancel_requested_at and not fresh.cancel_sent_at:
+            self._send_cancel(fresh)
+        return None
+
+    def resubmit(self, job_id: str) -> Job:
+        """Explicitly resubmit a `submit_unknown` job (it may then run, and be paid for, twice)."""
+        job = self.store.get_job(job_id)
+        if job.job_status is not JobStatus.SUBMIT_UNKNOWN:
+            raise InvalidTransition(f"job {job.id} is {job.status}; only submit_unknown jobs can be resubmitted")
+        self.gateway_ready()
+        if not self.store.reset_for_resubmit(job.id, self.clock.now()):
+            raise InvalidTransition(f"job {job.id} changed meanwhile; see `jobs show {job.id}`")
+        return self.submit(job.id, wait_budget=float(self.settings["submit.max_wait"]))
+
+    # -- polling -----------------------------------------------------------------------------------
+
+    def run_pass(self, *, job_ids: Sequence[str] | None = None, limit: int | None = None) -> PassReport:
+        """One pass of the worker: recover, submit what is ready, poll what is due."""
+        report = PassReport()
+        now = self.clock.now()
+        report.marked_unknown = len(self.store.mark_stale_submissions(now))
+        self.store.fail_orphans(now)
+        if self.paused_until and now < self.paused_until:
+            report.paused_for = (self.paused_until - now).total_seconds()
+            return report
+        batch = limit or int(self.settings["worker.batch"])
+        for job_id in self.store.submittable_ids(now, batch, job_ids):
+            try:
+                self._submit_once(job_id)
+                report.submitted += 1
+            except GatewayError as exc:  # left pending by _submit_once; try again next pass
+                log.warning("job %s: %s", job_id, exc)
+                report.errors += 1
+            if self._paused():
+                return report
+        # Claim a few at a time so a lease always outlives the calls made under it.
+        timeout = float(self.settings["api.timeout"])
+        lease = float(self.settings["worker.lease"])
+        chunk = max(1, int(lease // (2 * max(timeout, 1.0))))
+        remaining = batch
+        while remaining > 0 and not self._paused():
+            now = self.clock.now()
+            claimed = self.store.claim_due(
+                self.owner, now, now + timedelta(seconds=lease), min(chunk, remaining), job_ids
+            )
+            if not claimed:
+                break
+            for job in claimed:
+                outcome = self.poll_job(job)
+                report.polled += 1
+                report.finished += outcome == "finished"
+                report.errors += outcome == "error"
+            remaining -= len(claimed)
+        return report
+
+    def poll_job(self, job: Job) -> str:
+        """Poll one leased job and record what the API says. Returns finished|polled|error."""
+        if job.cancel_requested_at and not job.cancel_sent_at:
+            self.store.release(job.id, self.owner)
+            try:
+                return "finished" if self._send_cancel(job).job_status.is_terminal else "polled"
+            except GatewayError as exc:
+                log.warning("job %s: cancel failed, will retry: %s", job.id, exc)
+                return "error"
+        assert job.interaction_id
+        try:
+            remote = self.gateway.get(job.interaction_id)
+        except RemoteNotFound:
+            # The API forgets interactions after its retention period; we have no output saved.
+            ok = self.store.record_terminal(
+                job.id, status=JobStatus.EXPIRED, remote_status=None, now=self.clock.now(),
+                result=TerminalResult(), usage={}, owner=self.owner, error_code="not_found",
+                error_message="the API no longer has this interaction (deleted or past its retention)",
+            )
+            return "finished" if ok else "polled"
+        except RateLimited as exc:
+            delay = self._retry_delay(exc, self._rate_limit_strikes)
+            self._pause(delay)
+            self._poll_error(job, str(exc), min_delay=delay)
+            return "error"
+        except Transient as exc:
+            if exc.status_code == 200:  # a malformed reply: keep the job visible as unknown
+                now = self.clock.now()
+                self.store.record_poll(
+                    job.id, self.owner, status=JobStatus.UNKNOWN, remote_status=None, remote_updated=None,
+                    now=now, next_poll_at=now + timedelta(seconds=self._error_delay(job)),
+                    error_code="malformed_reply", error_message=str(exc),
+                )
+            else:
+                self._poll_error(job, str(exc))
+            return "error"
+        except GatewayError as exc:  # auth, unreachable, rejected: keep polling, slowly, loudly
+            log.warning("job %s: %s", job.id, exc)
+            self._poll_error(job, str(exc))
+            return "error"
+        crash_point("poll.after_get")
+        return "finished" if self._record_remote(job, remote, owner=self.owner) else "polled"
+
+    def _record_remote(self, job: Job, remote: RemoteInteraction, *, owner: str | None) -> bool:
+        """Store what the API said; True when the job became terminal."""
+        status = JobStatus.from_remote(remote.status)
+        now = self.clock.now()
+        if status.is_terminal:
+            code, message = remote.error_summary()
+            return self.store.record_terminal(
+                job.id, status=status, remote_status=remote.status, now=now,
+                remote_updated=remote.updated, owner=owner, error_code=code, error_message=message,
+                result=TerminalResult(
+                    output_text=remote.output_text, thoughts=remote.thoughts, steps=remote.steps,
+                    usage=remote.usage, errors=remote.errors, raw=remote.raw,
+                ),
+                usage=remote.usage_figures(),
+            )
+        message = None
+        if status is JobStatus.UNKNOWN:
+            message = f"unexpected status {remote.status!r} from the API: {json.dumps(remote.raw)[:500]}"
+        elif status is JobStatus.REQUIRES_ACTION:
+            message = "the API is waiting for you (requires_action): see the interaction's steps"
+        if owner is None:
+            return False
+        self.store.record_poll(
+            job.id, owner, status=status, remote_status=remote.status, remote_updated=remote.updated,
+            now=now, next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
+            error_code="unknown_status" if status is JobStatus.UNKNOWN else None, error_message=message,
+        )
+        return False
+
+    def _poll_error(self, job: Job, message: str, *, min_delay: float = 0.0) -> None:
+        now = self.clock.now()
+        delay = max(min_delay, self._error_delay(job))
+        self.store.record_poll_error(job.id, self.owner, now=now, next_poll_at=now + timedelta(seconds=delay), message=message)
+
+    # -- cancelling and deleting -------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a job: locally if never sent, else exactly one remote cancel; the final status
+        comes from the server."""
+        job = self.store.get_job(job_id)
+        if job.job_status.is_terminal:
+            raise InvalidTransition(f"job {job.id} already ended {job.status}; nothing to cancel")
+        if job.job_status in (JobStatus.PENDING, JobStatus.SUBMIT_UNKNOWN) and self.store.cancel_unsent(job.id, self.clock.now()):
+            return self.store.get_job(job.id)
+        job, _first = self.store.request_cancel(job.id, self.clock.now())
+        if job.interaction_id and not job.cancel_sent_at:
+            self.gateway_ready()
+            return self._send_cancel(job)
+        return job  # submitting: the submitter sends the cancel as soon as it has the id
+
+    def _send_cancel(self, job: Job) -> Job:
+        if not self.store.take_cancel_send(job.id, self.clock.now()):
+            return self.store.get_job(job.id)  # someone else sent it, or it ended meanwhile
+        assert job.interaction_id
+        try:
+            remote = self.gateway.cancel(job.interaction_id)
+        except (Rejected, RemoteNotFound):
+            # Finished (or gone) before the cancel arrived: the server's own status decides.
+            try:
+                remote = self.gateway.get(job.interaction_id)
+            except RemoteNotFound:
+                self.store.record_terminal(
+                    job.id, status=JobStatus.EXPIRED, remote_status=None, now=self.clock.now(),
+                    result=TerminalResult(), usage={}, error_code="not_found",
+                    error_message="the API no longer has this interaction",
+                )
+                return self.store.get_job(job.id)
+        except GatewayError:
+            self.store.retry_cancel_later(job.id)
+            raise
+        crash_point("cancel.after_send")
+        if not self._record_remote(job, remote, owner=None):
+            # Not terminal yet (the server is still stopping it): poll it again soon.
+            self.store.poll_soon(job.id, self.clock.now())
+        return self.store.get_job(job.id)
+
+    def delete(self, job_id: str, *, remote: bool = True) -> None:
+        """Delete a job locally and (unless remote=False) its stored interaction remotely."""
+        job = self.store.get_job(job_id)
+        if remote and job.interaction_id and job.job_status is not JobStatus.EXPIRED:
+            self.gateway_ready()
+            if not job.job_status.is_terminal and not job.cancel_sent_at:
+                try:
+                    self.cancel(job.id)
+                except (InvalidTransition, Rejected):
+                    pass
+            try:
+                self.gateway.delete(job.interaction_id)
+            except RemoteNotFound:
+                pass
+        self.store.delete_job(job.id)
+
+    # -- waiting -----------------------------------------------------------------------------------
+
+    def wait(self, job_id: str, *, on_update: Callable[[Job], None] | None = None, timeout: float | None = None) -> Job:
+        """Follow a job (and the turns it waits on) until it is terminal or needs the user."""
+        job = self.store.get_job(job_id)
+        ids = [j.id for j in self.chain(job)]
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
+        last_status = None
+        while True:
+            job = self.store.get_job(job.id)
+            if job.status != last_status and on_update:
+                on_update(job)
+            last_status = job.status
+            if job.job_status.is_terminal or job.job_status in (JobStatus.SUBMIT_UNKNOWN, JobStatus.REQUIRES_ACTION):
+                return job
+            if deadline is not None and self.clock.monotonic() >= deadline:
+                return job
+            self.run_pass(job_ids=ids)
+            self.clock.sleep(self._wait_step(ids))
+
+    def _wait_step(self, ids: Sequence[str]) -> float:
+        now = self.clock.now()
+        times = [j.next_poll_at for i in ids if (j := self.store.find_job(i)) and j.next_poll_at]
+        if self.paused_until and self.paused_until > now:
+            times.append(self.paused_until)
+        if not times:
+            return float(self.settings["polling.min_interval"])
+        return min(max(0.2, (min(times) - now).total_seconds()), float(self.settings["polling.agent_max_interval"]))
+
+    # -- pacing ------------------------------------------------------------------------------------
+
+    def _poll_delay(self, job: Job, now: datetime) -> float:
+        """Poll often at first, then less: about ten polls over the time the job has run so far.
+        A model answers in seconds; a research agent runs for many minutes."""
+        started = job.submitted_at or now
+        elapsed = max(0.0, (now - started).total_seconds())
+        lo = float(self.settings["polling.min_interval"])
+        hi = float(self.settings["polling.agent_max_interval" if job.agent else "polling.max_interval"])
+        base = min(hi, max(lo, elapsed / 10))
+        return base * self.rng.uniform(0.9, 1.1)
+
+    def _error_delay(self, job: Job) -> float:
+        """Full-jitter exponential backoff after a failed poll."""
+        cap = float(self.settings["polling.max_error_backoff"])
+        base = float(self.settings["polling.min_interval"])
+        ceiling = min(cap, base * 2 ** min(job.consecutive_errors + 1, 20))
+        return max(base / 2, self.rng.uniform(0, ceiling))
+
+    def _retry_delay(self, exc: NotSent, attempt: int) -> float:
+        if exc.retry_after is not None:
+            return exc.retry_after
+        cap = float(self.settings["polling.max_error_backoff"])
+        return self.rng.uniform(0, min(cap, 2.0 * 2 ** min(attempt, 20))) + 1.0
+
+    def _pause(self, seconds: float) -> None:
+        self._rate_limit_strikes += 1
+        until = self.clock.now() + timedelta(seconds=seconds)
+        if self.paused_until is None or until > self.paused_until:
+            self.paused_until = until
+
+    def _paused(self) -> bool:
+        return self.paused_until is not None and self.clock.now() < self.paused_until
+
+
+def _default_agent_config(agent: str) -> dict[str, Any] | None:
+    if "deep-research" in agent:
+        return {"type": "deep-research", "thinking_summaries": "auto"}
+    return None
+
+
+def _code(exc: GatewayError) -> str:
+    return f"http_{exc.status_code}" if exc.status_code else type(exc).__name__.lower()

@@ -1,0 +1,558 @@
+"""Every query of `jobs` lives here.
+
+Rules this module keeps (see reliability.md):
+- Each state change is one short write transaction with a compare-and-set guard (`WHERE status IN
+  (...)`, `WHERE lease_owner = ?`), so two processes can never both win the same transition.
+- Terminal states are absorbing: no update ever matches a terminal row's status.
+- Outputs and usage are written in the same transaction as the terminal status.
+- Claims use leases in our own tables: `BEGIN IMMEDIATE` on SQLite, `FOR UPDATE SKIP LOCKED` on
+  PostgreSQL (`with_for_update` compiles to nothing on SQLite, where the write lock already
+  serialises claimers).
+- No transaction is ever held across a network call: the service reads, calls, then writes.
+- Listings never load the large columns (request, outputs, steps).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import defer
+from sqlmodel import Session, select
+
+from jobs.crash import crash_point
+from jobs.db import Database
+from jobs.errors import JobNotFound, UsageError
+from jobs.models import (
+    POLLABLE_STATUSES,
+    TERMINAL_STATUSES,
+    Job,
+    JobEvent,
+    JobLabel,
+    JobResult,
+    JobStatus,
+    Worker,
+    new_job_id,
+)
+
+_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+_POLLABLE = [s.value for s in POLLABLE_STATUSES]
+
+
+@dataclass
+class JobFilter:
+    statuses: Sequence[str] = ()
+    labels: dict[str, str] | None = None
+    since: datetime | None = None
+    limit: int | None = None
+    search: str | None = None
+
+
+@dataclass
+class TerminalResult:
+    """Everything written together with a terminal status."""
+
+    output_text: str = ""
+    thoughts: list[str] | None = None
+    steps: list[Any] | None = None
+    usage: dict[str, Any] | None = None
+    errors: list[Any] | None = None
+    raw: dict[str, Any] | None = None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- creating ----------------------------------------------------------------------------------
+
+    def insert_job(self, job: Job, labels: dict[str, str], now: datetime) -> Job:
+        """Record a new job (write-ahead: before anything is sent). Picks a free short id."""
+        with self.db.write() as session:
+            for _ in range(20):
+                if session.get(Job, job.id) is None:
+                    break
+                job.id = new_job_id()
+            else:  # pragma: no cover - 31^6 ids
+                job.id = new_job_id(10)
+            job.labels_json = _dumps(labels)
+            session.add(job)
+            session.flush()
+            for key, value in labels.items():
+                session.add(JobLabel(job_id=job.id, key=key, value=value))
+            _event(session, job.id, now, "recorded", f"{job.target}")
+        return job
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job:
+        """A job by its local id, or by its interaction id; JobNotFound otherwise."""
+        with self.db.read() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                job = session.exec(select(Job).where(Job.interaction_id == job_id)).first()
+            if job is None:
+                raise JobNotFound(job_id)
+            return job
+
+    def find_job(self, job_id: str) -> Job | None:
+        try:
+            return self.get_job(job_id)
+        except JobNotFound:
+            return None
+
+    def get_result(self, job_id: str) -> JobResult | None:
+        with self.db.read() as session:
+            return session.get(JobResult, job_id)
+
+    def list_jobs(self, filt: JobFilter | None = None) -> list[Job]:
+        """Newest first; the large request column is not loaded."""
+        filt = filt or JobFilter()
+        query = select(Job).options(defer(Job.request_json))  # type: ignore[arg-type]
+        if filt.statuses:
+            query = query.where(Job.status.in_(list(filt.statuses)))  # type: ignore[attr-defined]
+        if filt.since is not None:
+            query = query.where(Job.created_at >= filt.since)
+        for key, value in (filt.labels or {}).items():
+            label = sa.orm.aliased(JobLabel)
+            query = query.join(label, label.job_id == Job.id).where(
+                label.key == key, label.value == value
+            )
+        if filt.search:
+            pattern = "%" + filt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(Job.prompt_excerpt.ilike(pattern, escape="\\"))  # type: ignore[attr-defined]
+        query = query.order_by(Job.created_at.desc(), Job.id.desc())  # type: ignore[attr-defined]
+        if filt.limit:
+            query = query.limit(filt.limit)
+        with self.db.read() as session:
+            return list(session.exec(query))
+
+    def labels_for(self, job_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        ids = list(job_ids)
+        out: dict[str, dict[str, str]] = {i: {} for i in ids}
+        if not ids:
+            return out
+        with self.db.read() as session:
+            for row in session.exec(select(JobLabel).where(JobLabel.job_id.in_(ids))):  # type: ignore[attr-defined]
+                out[row.job_id][row.key] = row.value
+        return out
+
+    def events_for(self, job_id: str) -> list[JobEvent]:
+        with self.db.read() as session:
+            query = select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)  # type: ignore[arg-type]
+            return list(session.exec(query))
+
+    def children_of(self, job_id: str) -> list[Job]:
+        with self.db.read() as session:
+            query = select(Job).where(Job.parent_job_id == job_id).order_by(Job.created_at)  # type: ignore[arg-type]
+            return list(session.exec(query.options(defer(Job.request_json))))  # type: ignore[arg-type]
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.db.read() as session:
+            rows = session.exec(select(Job.status, sa.func.count()).group_by(Job.status))
+            return {status: count for status, count in rows}
+
+    # -- submitting --------------------------------------------------------------------------------
+
+    def claim_for_submit(self, job_id: str, owner: str, now: datetime, lease_until: datetime) -> Job | None:
+        """pending -> submitting, if the job is still pending, due and unowned; None otherwise."""
+        with self.db.write() as session:
+            result = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.PENDING.value)
+                .where(sa.or_(Job.next_poll_at.is_(None), Job.next_poll_at <= now))  # type: ignore[union-attr]
+                .where(sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))  # type: ignore[union-attr]
+                .values(
+                    status=JobStatus.SUBMITTING.value,
+                    lease_owner=owner,
+                    lease_expires_at=lease_until,
+                    submit_attempts=Job.submit_attempts + 1,
+                )
+            )
+            if result.rowcount != 1:
+                return None
+            _event(session, job_id, now, "submitting", f"by {owner}")
+            return session.get(Job, job_id)
+
+    def submittable_ids(self, now: datetime, limit: int, job_ids: Sequence[str] | None = None) -> list[str]:
+        """Pending jobs that are due and whose predecessor (if any) is finished."""
+        parent = sa.orm.aliased(Job)
+        query = (
+            select(Job.id)
+            .outerjoin(parent, parent.id == Job.parent_job_id)
+            .where(Job.status == JobStatus.PENDING.value)
+            .where(sa.or_(Job.next_poll_at.is_(None), Job.next_poll_at <= now))  # type: ignore[union-attr]
+            .where(sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))  # type: ignore[union-attr]
+            .where(sa.or_(Job.parent_job_id.is_(None), parent.status.in_(_TERMINAL)))  # type: ignore[union-attr]
+            .order_by(Job.created_at)
+            .limit(limit)
+        )
+        if job_ids is not None:
+            query = query.where(Job.id.in_(list(job_ids)))  # type: ignore[attr-defined]
+        with self.db.read() as session:
+            return list(session.exec(query))
+
+    def record_submitted(
+        self, job_id: str, owner: str, *, interaction_id: str, remote_status: str | None,
+        status: JobStatus, request_json: str, remote_created: datetime | None,
+        remote_updated: datetime | None, now: datetime, next_poll_at: datetime,
+    ) -> bool:
+        """submitting -> the remote status, with the interaction id. False if we lost the lease."""
+        with self.db.write() as session:
+            result = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.SUBMITTING.value, Job.lease_owner == owner)
+                .values(
+                    status=status.value, remote_status=remote_status, interaction_id=interaction_id,
+                    request_json=request_json, submitted_at=now, remote_created_at=remote_created,
+                    remote_updated_at=remote_updated, next_poll_at=next_poll_at,
+                    lease_owner=None, lease_expires_at=None, error_code=None, error_message=None,
+                )
+            )
+            if result.rowcount == 1:
+                _event(session, job_id, now, "submitted", f"interaction {interaction_id}")
+                return True
+            # The lease expired and someone marked us submit_unknown meanwhile: still keep the id,
+            # so the job can be found again instead of being resubmitted (and paid) twice.
+            late = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.SUBMIT_UNKNOWN.value, Job.interaction_id.is_(None))  # type: ignore[union-attr]
+                .values(
+                    status=status.value, remote_status=remote_status, interaction_id=interaction_id,
+                    request_json=request_json, submitted_at=now, next_poll_at=next_poll_at,
+                    lease_owner=None, lease_expires_at=None,
+                )
+            )
+            if late.rowcount == 1:
+                _event(session, job_id, now, "submitted", f"interaction {interaction_id} (late)")
+                return True
+            return False
+
+    def release_submit(
+        self, job_id: str, owner: str, *, to: JobStatus, now: datetime,
+        next_attempt_at: datetime | None = None, error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> bool:
+        """submitting -> pending (retry later), submit_unknown, or failed (rejected)."""
+        values: dict[str, Any] = {
+            "status": to.value, "lease_owner": None, "lease_expires_at": None,
+            "error_code": error_code, "error_message": error_message, "next_poll_at": next_attempt_at,
+        }
+        if to.is_terminal:
+            values["finished_at"] = now
+        with self.db.write() as session:
+            result = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.SUBMITTING.value, Job.lease_owner == owner)
+                .values(**values)
+            )
+            if result.rowcount == 1:
+                _event(session, job_id, now, to.value, error_message or "")
+                return True
+            return False
+
+    def mark_stale_submissions(self, now: datetime) -> list[str]:
+        """Submitting jobs whose submitter died (lease expired) -> submit_unknown. Never resubmitted."""
+        with self.db.write() as session:
+            ids = list(
+                session.exec(
+                    select(Job.id).where(
+                        Job.status == JobStatus.SUBMITTING.value, Job.lease_expires_at < now  # type: ignore[operator]
+                    ).with_for_update(skip_locked=True)
+                )
+            )
+            for job_id in ids:
+                session.exec(
+                    sa.update(Job)
+                    .where(Job.id == job_id, Job.status == JobStatus.SUBMITTING.value)
+                    .values(
+                        status=JobStatus.SUBMIT_UNKNOWN.value, lease_owner=None, lease_expires_at=None,
+                        error_code="submit_unknown",
+                        error_message="the submitter stopped while create was in flight; "
+                        "the interaction may exist remotely (see `jobs resubmit`)",
+                    )
+                )
+                _event(session, job_id, now, "submit_unknown", "submitter lease expired")
+            return ids
+
+    def fail_orphans(self, now: datetime) -> list[str]:
+        """Pending jobs whose predecessor ended without completing can never be sent: fail them."""
+        parent = sa.orm.aliased(Job)
+        with self.db.write() as session:
+            rows = list(
+                session.exec(
+                    select(Job.id, parent.id, parent.status)
+                    .join(parent, parent.id == Job.parent_job_id)
+                    .where(Job.status == JobStatus.PENDING.value)
+                    .where(parent.status.in_([s for s in _TERMINAL if s != JobStatus.COMPLETED.value]))  # type: ignore[attr-defined]
+                )
+            )
+            for job_id, parent_id, parent_status in rows:
+                session.exec(
+                    sa.update(Job)
+                    .where(Job.id == job_id, Job.status == JobStatus.PENDING.value)
+                    .values(
+                        status=JobStatus.FAILED.value, finished_at=now, error_code="predecessor_not_completed",
+                        error_message=f"not sent: the job it continues ({parent_id}) ended {parent_status}",
+                    )
+                )
+                _event(session, job_id, now, "failed", f"predecessor {parent_id} ended {parent_status}")
+            return [r[0] for r in rows]
+
+    def reset_for_resubmit(self, job_id: str, now: datetime) -> bool:
+        """submit_unknown -> pending, on the user's explicit request."""
+        with self.db.write() as session:
+            result = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.SUBMIT_UNKNOWN.value)
+                .values(status=JobStatus.PENDING.value, next_poll_at=None, error_code=None, error_message=None)
+            )
+            if result.rowcount == 1:
+                _event(session, job_id, now, "resubmit", "requested by the user")
+                return True
+            return False
+
+    # -- polling -----------------------------------------------------------------------------------
+
+    def claim_due(
+        self, owner: str, now: datetime, lease_until: datetime, limit: int,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[Job]:
+        """Lease up to `limit` jobs that are due for a poll or have a cancel to send."""
+        with self.db.write() as session:
+            only = Job.id.in_(list(job_ids)) if job_ids is not None else sa.true()  # type: ignore[attr-defined]
+            due = sa.or_(
+                Job.next_poll_at <= now,  # type: ignore[operator]
+                sa.and_(Job.cancel_requested_at.is_not(None), Job.cancel_sent_at.is_(None)),  # type: ignore[union-attr]
+            )
+            ids = list(
+                session.exec(
+                    select(Job.id)
+                    .where(Job.status.in_(_POLLABLE), Job.interaction_id.is_not(None), due, only)  # type: ignore[attr-defined,union-attr]
+                    .where(sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))  # type: ignore[union-attr]
+                    .order_by(Job.next_poll_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not ids:
+                return []
+            session.exec(
+                sa.update(Job)
+                .where(Job.id.in_(ids))  # type: ignore[attr-defined]
+                .values(lease_owner=owner, lease_expires_at=lease_until)
+            )
+            return list(session.exec(select(Job).where(Job.id.in_(ids)).options(defer(Job.request_json))))  # type: ignore[attr-defined,arg-type]
+
+    def record_poll(
+        self, job_id: str, owner: str, *, status: JobStatus, remote_status: str | None,
+        remote_updated: datetime | None, now: datetime, next_poll_at: datetime,
+        error_code: str | None = None, error_message: str | None = None,
+    ) -> bool:
+        """A non-terminal poll result; releases the lease."""
+        with self.db.write() as session:
+            current = session.exec(
+                select(Job.status).where(Job.id == job_id, Job.lease_owner == owner)
+            ).first()
+            if current is None or current in _TERMINAL:
+                return False
+            result = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner, Job.status.in_(_POLLABLE))  # type: ignore[attr-defined]
+                .values(
+                    status=status.value, remote_status=remote_status,
+                    remote_updated_at=remote_updated or Job.remote_updated_at,
+                    last_polled_at=now, next_poll_at=next_poll_at, poll_count=Job.poll_count + 1,
+                    consecutive_errors=0, lease_owner=None, lease_expires_at=None,
+                    error_code=error_code, error_message=error_message,
+                )
+            )
+            if result.rowcount == 1 and current != status.value:
+                _event(session, job_id, now, status.value, f"remote status {remote_status!r}")
+            return result.rowcount == 1
+
+    def record_poll_error(
+        self, job_id: str, owner: str, *, now: datetime, next_poll_at: datetime, message: str
+    ) -> bool:
+        """A transient failure: the job keeps its status; try again later."""
+        with self.db.write() as session:
+            result = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner, Job.status.in_(_POLLABLE))  # type: ignore[attr-defined]
+                .values(
+                    last_polled_at=now, next_poll_at=next_poll_at, poll_count=Job.poll_count + 1,
+                    consecutive_errors=Job.consecutive_errors + 1, lease_owner=None,
+                    lease_expires_at=None, error_message=message,
+                )
+            )
+            return result.rowcount == 1
+
+    def record_terminal(
+        self, job_id: str, *, status: JobStatus, remote_status: str | None, now: datetime,
+        result: TerminalResult, usage: dict[str, int | None], remote_updated: datetime | None = None,
+        error_code: str | None = None, error_message: str | None = None, owner: str | None = None,
+    ) -> bool:
+        """Any live status -> a terminal one, with outputs and usage, in one transaction.
+
+        Guarded by status (never overwrites a terminal state) and, when given, by the lease owner.
+        """
+        assert status.is_terminal
+        with self.db.write() as session:
+            update = sa.update(Job).where(Job.id == job_id, Job.status.not_in(_TERMINAL))  # type: ignore[attr-defined]
+            if owner is not None:
+                update = update.where(Job.lease_owner == owner)
+            updated = session.exec(
+                update.values(
+                    status=status.value, remote_status=remote_status, finished_at=now,
+                    last_polled_at=now, next_poll_at=None, poll_count=Job.poll_count + 1,
+                    remote_updated_at=remote_updated or Job.remote_updated_at,
+                    lease_owner=None, lease_expires_at=None, consecutive_errors=0,
+                    error_code=error_code, error_message=error_message,
+                    output_chars=len(result.output_text), **usage,
+                )
+            )
+            if updated.rowcount != 1:
+                return False
+            session.merge(
+                JobResult(
+                    job_id=job_id,
+                    output_text=result.output_text,
+                    thoughts_json=_dumps(result.thoughts or []),
+                    steps_json=_dumps(result.steps or []),
+                    usage_json=_dumps(result.usage or {}),
+                    errors_json=_dumps(result.errors or []),
+                    raw_json=_dumps(result.raw or {}),
+                )
+            )
+            _event(session, job_id, now, status.value, error_message or f"remote status {remote_status!r}")
+            session.flush()
+            crash_point("store.terminal_uncommitted")
+            return True
+
+    def release(self, job_id: str, owner: str) -> None:
+        with self.db.write() as session:
+            session.exec(
+                sa.update(Job).where(Job.id == job_id, Job.lease_owner == owner).values(
+                    lease_owner=None, lease_expires_at=None
+                )
+            )
+
+    # -- cancelling --------------------------------------------------------------------------------
+
+    def request_cancel(self, job_id: str, now: datetime) -> tuple[Job, bool]:
+        """Record a cancel request; returns (job, True) only for the first request."""
+        with self.db.write() as session:
+            result = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.cancel_requested_at.is_(None), Job.status.not_in(_TERMINAL))  # type: ignore[union-attr,attr-defined]
+                .values(cancel_requested_at=now)
+            )
+            first = result.rowcount == 1
+            if first:
+                _event(session, job_id, now, "cancel_requested", "")
+            job = session.get(Job, job_id)
+            if job is None:
+                raise JobNotFound(job_id)
+            return job, first
+
+    def cancel_unsent(self, job_id: str, now: datetime) -> bool:
+        """A job never sent (pending) is cancelled locally, with no remote call."""
+        with self.db.write() as session:
+            result = session.exec(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status.in_([JobStatus.PENDING.value, JobStatus.SUBMIT_UNKNOWN.value]))  # type: ignore[attr-defined]
+                .values(status=JobStatus.CANCELLED.value, finished_at=now, cancel_sent_at=None, next_poll_at=None)
+            )
+            if result.rowcount == 1:
+                _event(session, job_id, now, "cancelled", "cancelled before it was sent")
+                return True
+            return False
+
+    def take_cancel_send(self, job_id: str, now: datetime) -> bool:
+        """The one right to call the remote cancel for this job (exactly-once across processes)."""
+        with self.db.write() as session:
+            result = session.exec(
+                sa.update(Job)
+                .where(
+                    Job.id == job_id, Job.cancel_requested_at.is_not(None), Job.cancel_sent_at.is_(None),  # type: ignore[union-attr]
+                    Job.interaction_id.is_not(None), Job.status.not_in(_TERMINAL),  # type: ignore[union-attr,attr-defined]
+                )
+                .values(cancel_sent_at=now)
+            )
+            if result.rowcount == 1:
+                _event(session, job_id, now, "cancel_sent", "")
+                return True
+            return False
+
+    def retry_cancel_later(self, job_id: str) -> None:
+        """The remote cancel failed: let the next worker pass send it again."""
+        with self.db.write() as session:
+            session.exec(
+                sa.update(Job).where(Job.id == job_id, Job.status.not_in(_TERMINAL)).values(cancel_sent_at=None)  # type: ignore[attr-defined]
+            )
+
+    def poll_soon(self, job_id: str, now: datetime) -> None:
+        with self.db.write() as session:
+            session.exec(
+                sa.update(Job).where(Job.id == job_id, Job.status.in_(_POLLABLE)).values(next_poll_at=now)  # type: ignore[attr-defined]
+            )
+
+    # -- deleting ----------------------------------------------------------------------------------
+
+    def delete_job(self, job_id: str) -> bool:
+        with self.db.write() as session:
+            for table in (JobEvent, JobLabel, JobResult):
+                session.exec(sa.delete(table).where(table.job_id == job_id))  # type: ignore[attr-defined]
+            session.exec(sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None))
+            return session.exec(sa.delete(Job).where(Job.id == job_id)).rowcount == 1
+
+    # -- health ------------------------------------------------------------------------------------
+
+    def integrity_check(self) -> list[str]:
+        """Problems found by SQLite's integrity check (empty: fine; other databases: not checked)."""
+        if self.db.dialect != "sqlite":
+            return []
+        with self.db.read() as session:
+            rows = [r[0] for r in session.connection().exec_driver_sql("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
+
+    # -- workers -----------------------------------------------------------------------------------
+
+    def heartbeat(self, worker: Worker) -> None:
+        with self.db.write() as session:
+            existing = session.get(Worker, worker.id)
+            if existing is None:
+                session.add(worker)
+            else:
+                existing.heartbeat_at = worker.heartbeat_at
+                existing.stopped_at = worker.stopped_at
+
+    def list_workers(self) -> list[Worker]:
+        with self.db.read() as session:
+            return list(session.exec(select(Worker).order_by(Worker.heartbeat_at.desc())))  # type: ignore[attr-defined]
+
+    def leases(self) -> list[tuple[str, str, datetime]]:
+        with self.db.read() as session:
+            rows = session.exec(
+                select(Job.id, Job.lease_owner, Job.lease_expires_at).where(Job.lease_owner.is_not(None))  # type: ignore[union-attr]
+            )
+            return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _event(session: Session, job_id: str, at: datetime, kind: str, detail: str) -> None:
+    session.add(JobEvent(job_id=job_id, at=at, kind=kind, detail=detail[:2000]))
+
+
+def validate_sort_key(key: str, allowed: Iterable[str]) -> str:
+    """Sort keys come from users: only known column names pass."""
+    if key not in set(allowed):
+        raise UsageError(f"cannot sort by {key!r}; choose one of: {', '.join(sorted(allowed))}")
+    return key

@@ -1,0 +1,91 @@
+"""The worker: `poll_once()` does one pass of work; APScheduler only calls it on a timer.
+
+APScheduler 3.x cannot coordinate processes (a shared job store double-fires), so it is used purely
+as an in-process ticker (`max_instances=1`, `coalesce=True`). Coordination between any number of
+workers goes through leases in our own tables (see store.claim_due).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+
+from jobs.errors import StoreError
+from jobs.models import Worker as WorkerRow
+from jobs.service import JobService, PassReport
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, service: JobService) -> None:
+        self.service = service
+        self.id = service.owner
+        self._stopping = threading.Event()
+        now = service.clock.now()
+        self._row = WorkerRow(
+            id=self.id, hostname=socket.gethostname(), pid=os.getpid(), started_at=now, heartbeat_at=now
+        )
+
+    def poll_once(self) -> PassReport:
+        """Heartbeat, then one pass: recover stale submissions, submit ready jobs, poll due ones."""
+        self._row.heartbeat_at = self.service.clock.now()
+        try:
+            self.service.store.heartbeat(self._row)
+            return self.service.run_pass()
+        except StoreError as exc:
+            # A locked, full or unreachable store delays work; it never kills the worker.
+            log.warning("store unavailable, will retry: %s", exc)
+            return PassReport(errors=1)
+
+    def run(self, *, tick: float, on_pass: Callable[[PassReport], None] | None = None) -> None:
+        """Run until SIGINT/SIGTERM or stop(); a pass in progress always finishes first."""
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        scheduler = BlockingScheduler(timezone="UTC")
+
+        def tick_job() -> None:
+            if self._stopping.is_set():
+                return
+            report = self.poll_once()
+            if on_pass:
+                on_pass(report)
+
+        scheduler.add_job(
+            tick_job, "interval", seconds=tick, id="poll", max_instances=1, coalesce=True,
+            misfire_grace_time=None, next_run_time=self.service.clock.now(),
+        )
+
+        def shutdown(signum: int, _frame: object) -> None:
+            log.info("received %s, stopping after the current pass", signal.Signals(signum).name)
+            self.stop()
+            scheduler.shutdown(wait=False)
+
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, shutdown)
+        self._scheduler = scheduler
+        try:
+            scheduler.start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._mark_stopped()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        scheduler = getattr(self, "_scheduler", None)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    def _mark_stopped(self) -> None:
+        self._row.stopped_at = self.service.clock.now()
+        try:
+            self.service.store.heartbeat(self._row)
+        except StoreError:
+            pass
