@@ -274,6 +274,7 @@ class JobService:
             status=JobStatus.UNKNOWN if status.is_terminal else status,
             request_json=json.dumps(body, ensure_ascii=False), remote_created=remote.created,
             remote_updated=remote.updated, now=now, next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
+            previous_interaction_id=body.get("previous_interaction_id"),
         )
         if not recorded:
             log.warning("job %s: lost its submit lease; interaction %s recorded late or not at all", job_id, remote.id)

@@ -204,6 +204,7 @@ class JobStore:
         self, job_id: str, owner: str, *, interaction_id: str, remote_status: str | None,
         status: JobStatus, request_json: str, remote_created: datetime | None,
         remote_updated: datetime | None, now: datetime, next_poll_at: datetime,
+        previous_interaction_id: str | None = None,
     ) -> bool:
         """submitting -> the remote status, with the interaction id. False if we lost the lease."""
         with self.db.write() as session:
@@ -213,6 +214,7 @@ class JobStore:
                 .values(
                     status=status.value, remote_status=remote_status, interaction_id=interaction_id,
                     request_json=request_json, submitted_at=now, remote_created_at=remote_created,
+                    previous_interaction_id=previous_interaction_id,
                     remote_updated_at=remote_updated, next_poll_at=next_poll_at,
                     lease_owner=None, lease_expires_at=None, error_code=None, error_message=None,
                 )
