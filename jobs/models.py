@@ -171,6 +171,7 @@ class JobLabel(SQLModel, table=True):
     """Labels, one row each, so `--label k=v` filters with an indexed, parameterised query."""
 
     __tablename__ = "job_labels"
+    __table_args__ = (sa.Index("ix_job_labels_key_value", "key", "value"),)
 
     job_id: str = Field(
         sa_column=sa.Column(
@@ -178,7 +179,7 @@ class JobLabel(SQLModel, table=True):
         )
     )
     key: str = Field(primary_key=True, max_length=255)
-    value: str = Field(max_length=1024, index=True)
+    value: str = Field(max_length=1024)
 
 
 class JobResult(SQLModel, table=True):

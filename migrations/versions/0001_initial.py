@@ -79,7 +79,7 @@ def upgrade() -> None:
             ["job_id"], ["jobs.id"], name="fk_job_labels_job_id_jobs", ondelete="CASCADE"
         ),
     )
-    op.create_index("ix_job_labels_value", "job_labels", ["value"])
+    op.create_index("ix_job_labels_key_value", "job_labels", ["key", "value"])
 
     op.create_table(
         "job_results",
@@ -127,7 +127,7 @@ def downgrade() -> None:
     op.drop_index("ix_job_events_job_id", table_name="job_events")
     op.drop_table("job_events")
     op.drop_table("job_results")
-    op.drop_index("ix_job_labels_value", table_name="job_labels")
+    op.drop_index("ix_job_labels_key_value", table_name="job_labels")
     op.drop_table("job_labels")
     for index in (
         "ix_jobs_next_poll_at",
