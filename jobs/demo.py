@@ -82,27 +82,25 @@ def _tour(console: Console, app, timeout: float) -> None:
     say(f"  recorded {research.id}, a Deep Research agent run (minutes of simulated work)")
     say(Text("$ jobs submit ", style="bold") + Text(repr(LONG)))
     long = service.submit_new(SubmitSpec(prompt=LONG, labels={"demo": "tour"}))
-    say(f"  recorded {long.id}; we will cancel it in a moment\n")
+    say(f"  recorded {long.id}, interaction {long.interaction_id}")
+    say(Text(f"$ jobs cancel {long.id}", style="bold"))
+    long = service.cancel(long.id)
+    say(Text("  one remote cancel sent; the server says: ") + render.status_text(long) + Text("\n"))
 
     worker = Worker(service)
     ids = [quick.id, follow.id, research.id, long.id]
     started = time.monotonic()
-    cancelled = False
     with Live(console=console, refresh_per_second=4) as live:
         while True:
             worker.poll_once()
             jobs = [service.get_job(i) for i in ids]
             live.update(render.jobs_table(jobs, service.clock.now(), title="$ jobs list --watch"))
-            if not cancelled and time.monotonic() - started > 1.0:
-                service.cancel(long.id)
-                cancelled = True
             if all(j.job_status.is_terminal for j in jobs):
                 break
             if time.monotonic() - started > timeout:
                 say("[red]the demo timed out waiting for the jobs[/red]")
                 break
             time.sleep(0.25)
-    say(Text(f"$ jobs cancel {long.id}", style="bold") + Text("  (sent once; the server said: ") + render.status_text(service.get_job(long.id)) + Text(")"))
 
     for job_id in (follow.id, research.id):
         job = service.get_job(job_id)

@@ -101,14 +101,15 @@ def human_tokens(value: int | None) -> str:
 
 
 def jobs_table(jobs: list[Job], now: datetime, *, title: str | None = None) -> Table:
-    table = Table(title=title, header_style="bold", expand=False, pad_edge=False)
+    # expand + a ratio on the prompt: fixed columns keep their width, the prompt takes the rest.
+    table = Table(title=title, header_style="bold", expand=True, pad_edge=False)
     table.add_column("id", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("model/agent", no_wrap=True, max_width=32, overflow="ellipsis")
+    table.add_column("model/agent", no_wrap=True, max_width=22, overflow="ellipsis")
     table.add_column("age", justify="right", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
     table.add_column("tokens", justify="right", no_wrap=True)
-    table.add_column("prompt", overflow="ellipsis", no_wrap=True, ratio=1, min_width=12)
+    table.add_column("prompt", no_wrap=True, overflow="ellipsis", ratio=1)
     for job in jobs:
         table.add_row(
             job.id,
@@ -168,7 +169,7 @@ def show_job(
     parts: list[Any] = [facts]
     if thoughts and result is not None:
         summaries = json.loads(result.thoughts_json or "[]")
-        body = Text("\n\n".join(safe_text(s) for s in summaries) or "(no thought summaries)", style="italic")
+        body = Markdown("\n\n".join(safe_text(s) for s in summaries)) if summaries else Text("(no thought summaries)")
         parts.append(Panel(body, title="thought summaries", title_align="left", border_style="dim"))
     if result is not None and result.output_text:
         parts.append(Panel(Markdown(safe_text(result.output_text)), title="output", title_align="left"))

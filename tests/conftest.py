@@ -96,3 +96,83 @@ def isolated_environment(tmp_path, monkeypatch):
     for name in _LEAKY_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("JOBS_HOME", str(tmp_path / "jobs-home"))
+
+
+TEST_KEY = "test-key"
+
+
+@pytest.fixture
+def clock():
+    """The one clock of a test: the service and the emulator both read it; tests advance it."""
+    from jobs.clock import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    """One emulator HTTP server for the whole session (each test resets it, see `emulator`)."""
+    from jobs.clock import FakeClock
+    from jobs.emulator import EmulatorServer
+
+    with EmulatorServer(clock=FakeClock()) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server, clock):
+    """The emulator, reset, on this test's fake clock; `emulator.backend` for faults and stats."""
+    emulator_server.backend.reset(clock=clock)
+    return emulator_server
+
+
+@pytest.fixture
+def make_settings(tmp_path, emulator):
+    """Settings pointing at the emulator and a store in tmp_path (or `db_url`), plus overrides."""
+    from jobs.config import load_settings
+
+    def make(db_url: str | None = None, **overrides):
+        environ = {
+            "JOBS_HOME": str(tmp_path / "jobs-home"),
+            "GEMINI_API_KEY": TEST_KEY,
+            "GOOGLE_GEMINI_BASE_URL": emulator.base_url,
+        }
+        if db_url:
+            environ["JOBS_DB_URL"] = db_url
+        defaults = {"api.timeout": 5.0, "api.create_timeout": 5.0}
+        return load_settings(environ).with_overrides(**{**defaults, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings):
+    return make_settings()
+
+
+@pytest.fixture
+def make_service(clock):
+    """Build a JobService (the real gateway, SDK and store) for given settings; closed at the end."""
+    import random
+
+    from jobs.db import open_database
+    from jobs.gateway import Gateway
+    from jobs.service import JobService
+    from jobs.store import JobStore
+
+    opened = []
+
+    def make(settings, *, owner: str = "test-worker", seed: int = 0):
+        database = open_database(settings.db_url)
+        opened.append(database)
+        return JobService(JobStore(database), Gateway(settings), clock, settings, owner=owner, rng=random.Random(seed))
+
+    yield make
+    for database in opened:
+        database.close()
+
+
+@pytest.fixture
+def service(make_service, settings):
+    """The service on SQLite, talking to the emulator through the real google-genai SDK."""
+    return make_service(settings)
