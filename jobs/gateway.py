@@ -122,7 +122,7 @@ class Gateway:
         try:
             result = interactions.create(**body, background=True, timeout=self._create_timeout)
         except Exception as exc:
-            raise _map_error(exc, "create") from None
+            raise _map_error(exc, "create", self.target) from None
         return _to_remote(result)
 
     def get(self, interaction_id: str) -> RemoteInteraction:
@@ -130,7 +130,7 @@ class Gateway:
         try:
             result = interactions.get(interaction_id)
         except Exception as exc:
-            raise _map_error(exc, "get") from None
+            raise _map_error(exc, "get", self.target) from None
         return _to_remote(result)
 
     def cancel(self, interaction_id: str) -> RemoteInteraction:
@@ -138,7 +138,7 @@ class Gateway:
         try:
             result = interactions.cancel(interaction_id)
         except Exception as exc:
-            raise _map_error(exc, "cancel") from None
+            raise _map_error(exc, "cancel", self.target) from None
         return _to_remote(result)
 
     def delete(self, interaction_id: str) -> None:
@@ -146,7 +146,7 @@ class Gateway:
         try:
             interactions.delete(interaction_id)
         except Exception as exc:
-            raise _map_error(exc, "delete") from None
+            raise _map_error(exc, "delete", self.target) from None
 
     def stream(self, interaction_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
         """The interaction's events as plain dicts (unknown event types included, as data)."""
@@ -161,7 +161,7 @@ class Gateway:
         except GeneratorExit:
             raise
         except Exception as exc:
-            raise _map_error(exc, "stream") from None
+            raise _map_error(exc, "stream", self.target) from None
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def _str_or_none(value: Any) -> str | None:
 # -- error mapping ---------------------------------------------------------------------------------
 
 
-def _map_error(exc: Exception, op: str) -> Exception:
+def _map_error(exc: Exception, op: str, target: str = "the API") -> Exception:
     """Translate an SDK exception into a gateway error the service can decide on."""
     from google.genai import _interactions as sdk
 
@@ -248,7 +248,8 @@ def _map_error(exc: Exception, op: str) -> Exception:
         causes = _cause_names(exc)
         if "ConnectError" in causes or "ConnectTimeout" in causes:
             # The connection was never made, so nothing was sent: safe to retry even for create.
-            return Unreachable(f"{op}: cannot connect to the API: {_short(str(exc))}")
+            reason = _short(str(exc)).replace("[Errno 111] ", "").lower() or "connection failed"
+            return Unreachable(f"{op}: cannot reach {target}: {reason}" + ("; nothing was sent" if op == "create" else ""))
         kind = "timed out" if isinstance(exc, sdk.APITimeoutError) else "connection broke"
         if op == "create":
             return OutcomeUnknown(f"create {kind} after the request was sent; it may have been created")

@@ -63,7 +63,6 @@ class Worker:
         def shutdown(signum: int, _frame: object) -> None:
             log.info("received %s, stopping after the current pass", signal.Signals(signum).name)
             self.stop()
-            scheduler.shutdown(wait=False)
 
         previous = {}
         if threading.current_thread() is threading.main_thread():
@@ -78,10 +77,16 @@ class Worker:
             self._mark_stopped()
 
     def stop(self) -> None:
+        """Stop ticking; safe to call more than once and from a signal handler."""
+        from apscheduler.schedulers import SchedulerNotRunningError
+
         self._stopping.set()
         scheduler = getattr(self, "_scheduler", None)
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)
+        if scheduler is not None:
+            try:
+                scheduler.shutdown(wait=False)
+            except SchedulerNotRunningError:
+                pass
 
     def _mark_stopped(self) -> None:
         self._row.stopped_at = self.service.clock.now()

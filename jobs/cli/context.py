@@ -50,6 +50,10 @@ class CliContext:
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(level)
+        if level > logging.DEBUG:
+            # Their INFO lines (one per tick, one per HTTP request) drown ours; --verbose shows them.
+            for noisy in ("apscheduler", "httpx", "httpx2", "httpcore", "google_genai", "google.genai"):
+                logging.getLogger(noisy).setLevel(logging.WARNING)
 
     def close(self) -> None:
         if self._app is not None:
