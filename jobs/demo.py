@@ -25,10 +25,12 @@ from jobs.worker import Worker
 QUICK = "Explain in two sentences why the sky is blue."
 FOLLOW_UP = "Now explain it to a five-year-old, in one sentence."
 RESEARCH = "Research how background job queues evolved, from cron to durable workflow engines."
-LONG = "Write a 5,000-word history of the telephone."
+LONG = "Research the complete history of the telephone, country by country."
 
 
-def run_demo(console: Console, *, speed: float = 150.0, keep: bool = False, timeout: float = 120.0) -> None:
+def run_demo(
+    console: Console, *, speed: float = 150.0, keep: bool = False, timeout: float = 120.0
+) -> None:
     from jobs.emulator import EmulatorServer
 
     home = Path(tempfile.mkdtemp(prefix="jobs-demo-"))
@@ -51,8 +53,12 @@ def run_demo(console: Console, *, speed: float = 150.0, keep: bool = False, time
                 "GOOGLE_GEMINI_BASE_URL": emulator.base_url,
             }
             settings = load_settings(environ).with_overrides(
-                **{"worker.tick": 0.5, "polling.min_interval": 0.5, "polling.max_interval": 1.0,
-                   "polling.agent_max_interval": 1.0}
+                **{
+                    "worker.tick": 0.5,
+                    "polling.min_interval": 0.5,
+                    "polling.max_interval": 1.0,
+                    "polling.agent_max_interval": 1.0,
+                }
             )
             app = build_app(settings, kind="demo")
             try:
@@ -73,17 +79,26 @@ def _tour(console: Console, app, timeout: float) -> None:
     quick = service.submit_new(SubmitSpec(prompt=QUICK, labels={"demo": "tour"}))
     say(f"  recorded {quick.id}, submitted as interaction {quick.interaction_id}")
     say(Text("$ jobs submit --continue ", style="bold") + Text(f"{quick.id} {FOLLOW_UP!r}"))
-    follow = service.submit_new(SubmitSpec(prompt=FOLLOW_UP, continue_job=quick.id, labels={"demo": "tour"}))
-    say(f"  recorded {follow.id}: it waits for {quick.id} to finish, then continues its conversation")
+    follow = service.submit_new(
+        SubmitSpec(prompt=FOLLOW_UP, continue_job=quick.id, labels={"demo": "tour"})
+    )
+    say(f"  recorded {follow.id}: it waits for {quick.id}, then continues that conversation")
     say(Text("$ jobs submit --research ", style="bold") + Text(repr(RESEARCH)))
     research = service.submit_new(
         SubmitSpec(prompt=RESEARCH, agent=app.settings["defaults.agent"], labels={"demo": "tour"})
     )
     say(f"  recorded {research.id}, a Deep Research agent run (minutes of simulated work)")
-    say(Text("$ jobs submit ", style="bold") + Text(repr(LONG)))
-    long = service.submit_new(SubmitSpec(prompt=LONG, labels={"demo": "tour"}))
+    # The one cancelled is a second research run: the realistic case (an expensive run started by
+    # mistake), and long enough to be still running when the cancel arrives, at any --speed.
+    say(Text("$ jobs submit --research ", style="bold") + Text(repr(LONG)))
+    long = service.submit_new(
+        SubmitSpec(prompt=LONG, agent=app.settings["defaults.agent"], labels={"demo": "tour"})
+    )
     say(f"  recorded {long.id}, interaction {long.interaction_id}")
-    say(Text(f"$ jobs cancel {long.id}", style="bold"))
+    say(
+        Text(f"$ jobs cancel {long.id}", style="bold")
+        + Text("   # too broad: stop paying for it", style="dim")
+    )
     long = service.cancel(long.id)
     say(Text("  one remote cancel sent; the server says: ") + render.status_text(long) + Text("\n"))
 
@@ -104,18 +119,28 @@ def _tour(console: Console, app, timeout: float) -> None:
 
     for job_id in (follow.id, research.id):
         job = service.get_job(job_id)
-        say(Text(f"\n$ jobs show {job_id}" + (" --thoughts" if job_id == research.id else ""), style="bold"))
+        say(
+            Text(
+                f"\n$ jobs show {job_id}" + (" --thoughts" if job_id == research.id else ""),
+                style="bold",
+            )
+        )
         say(
             render.show_job(
-                job, service.get_result(job.id), service.clock.now(), chain=service.chain(job),
-                events=[], labels={}, thoughts=job_id == research.id,
+                job,
+                service.get_result(job.id),
+                service.clock.now(),
+                chain=service.chain(job),
+                events=[],
+                labels={},
+                thoughts=job_id == research.id,
             )
         )
     say(
         Panel(
-            "Run it for real: set GEMINI_API_KEY, then `jobs submit \"...\"` and `jobs worker`.\n"
+            'Run it for real: set GEMINI_API_KEY, then `jobs submit "..."` and `jobs worker`.\n'
             "Or keep using the emulator: `jobs emulator` in one terminal, and in another\n"
-            "GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8765 GEMINI_API_KEY=dummy jobs submit --wait \"hello\"",
+            'GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8765 GEMINI_API_KEY=dummy jobs submit --wait "hello"',
             title="next",
             border_style="cyan",
         )

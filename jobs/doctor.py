@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from jobs.app import App
 from jobs.models import JobStatus
+from jobs.models import Worker as WorkerRow
 from jobs.store import JobFilter
 
 # SQLite 3.7.0 to 3.51.2 can corrupt a WAL database when several connections write and checkpoint
@@ -24,6 +25,15 @@ class Check:
     detail: str
 
 
+def alive_workers(app: App, workers: list[WorkerRow] | None = None) -> list[WorkerRow]:
+    """Workers that have not stopped and beat recently (within 5 ticks, at least a minute)."""
+    now = app.service.clock.now()
+    tick = float(app.settings["worker.tick"])
+    alive_after = now - timedelta(seconds=max(60.0, 5 * tick))
+    workers = app.store.list_workers() if workers is None else workers
+    return [w for w in workers if w.stopped_at is None and w.heartbeat_at >= alive_after]
+
+
 def run_checks(app: App) -> list[Check]:
     store, service = app.store, app.service
     now = service.clock.now()
@@ -33,66 +43,139 @@ def run_checks(app: App) -> list[Check]:
 
     path = database.sqlite_path
     if path is not None:
-        modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")) if p.exists()}
-        loose = [f"{p.name} {m:o}" for p, m in modes.items() if m & 0o077]
+        modes = {
+            p: stat.S_IMODE(p.stat().st_mode)
+            for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+            if p.exists()
+        }
+        loose = [f"{p.name} is {m:o} (chmod 600 {p})" for p, m in modes.items() if m & 0o077]
         dir_mode = stat.S_IMODE(path.parent.stat().st_mode)
-        if loose or dir_mode & 0o077:
-            checks.append(Check("permissions", "warn", f"readable by others: {', '.join(loose) or ''} dir {dir_mode:o}; chmod 600/700"))
+        if dir_mode & 0o077:
+            loose.append(f"directory {path.parent} is {dir_mode:o} (chmod 700 {path.parent})")
+        if loose:
+            checks.append(
+                Check("permissions", "warn", "others may read the store: " + "; ".join(loose))
+            )
         else:
             checks.append(Check("permissions", "ok", f"files 0600, directory {dir_mode:o}"))
 
     problems = store.integrity_check()
-    checks.append(Check("integrity", "ok" if not problems else "fail", "ok" if not problems else "; ".join(problems[:5])))
+    checks.append(
+        Check(
+            "integrity",
+            "ok" if not problems else "fail",
+            "ok" if not problems else "; ".join(problems[:5]),
+        )
+    )
 
     from jobs.migrate import SCHEMA_HEAD, current_revision
 
     revision = current_revision(database.engine)
-    checks.append(Check("migrations", "ok" if revision == SCHEMA_HEAD else "fail", f"at revision {revision} (code expects {SCHEMA_HEAD})"))
+    checks.append(
+        Check(
+            "migrations",
+            "ok" if revision == SCHEMA_HEAD else "fail",
+            f"at revision {revision} (code expects {SCHEMA_HEAD})",
+        )
+    )
 
-    tick = float(app.settings["worker.tick"])
-    alive_after = now - timedelta(seconds=max(60.0, 5 * tick))
     workers = store.list_workers()
-    alive = [w for w in workers if w.stopped_at is None and w.heartbeat_at >= alive_after]
+    alive = alive_workers(app, workers)
     if database.dialect == "sqlite":
         version = tuple(int(x) for x in sqlite3.sqlite_version.split("."))
         if version < WAL_RESET_FIXED:
             level = "warn" if len(alive) > 1 else "info"
-            checks.append(Check("sqlite", level, f"SQLite {sqlite3.sqlite_version} has the WAL-reset race (fixed in 3.51.3) "
-                                "when several processes write; with many workers prefer PostgreSQL (JOBS_DB_URL)"))
+            checks.append(
+                Check(
+                    "sqlite",
+                    level,
+                    f"SQLite {sqlite3.sqlite_version} has the WAL-reset race (fixed in 3.51.3) "
+                    "when several processes write; with many workers prefer PostgreSQL (JOBS_DB_URL)",
+                )
+            )
         else:
             checks.append(Check("sqlite", "ok", f"SQLite {sqlite3.sqlite_version}"))
 
     counts = store.count_by_status()
     active = sum(n for s, n in counts.items() if not JobStatus(s).is_terminal)
     if alive:
-        names = ", ".join(f"{w.id} (beat {int((now - w.heartbeat_at).total_seconds())}s ago)" for w in alive)
+        names = ", ".join(
+            f"{w.id} (beat {int((now - w.heartbeat_at).total_seconds())}s ago)" for w in alive
+        )
         checks.append(Check("workers", "ok", f"{len(alive)} alive: {names}"))
     else:
-        checks.append(Check("workers", "warn" if active else "info", "no worker alive" + ("; active jobs wait: run `jobs worker`" if active else "")))
+        detail = "no worker alive"
+        if workers:  # `jobs poll --once` from cron stops after each pass: say when one last ran
+            last = workers[0]
+            detail += (
+                f" (last pass {int((now - last.heartbeat_at).total_seconds())}s ago by {last.id})"
+            )
+        if active:
+            detail += "; active jobs wait: run `jobs worker`"
+        checks.append(Check("workers", "warn" if active else "info", detail))
 
     leases = store.leases()
     expired = [job_id for job_id, _owner, until in leases if until and until < now]
-    checks.append(Check("leases", "warn" if expired else "ok", f"{len(leases)} held, {len(expired)} expired" + (f": {', '.join(expired[:10])}" if expired else "")))
+    checks.append(
+        Check(
+            "leases",
+            "warn" if expired else "ok",
+            f"{len(leases)} held, {len(expired)} expired"
+            + (f": {', '.join(expired[:10])}" if expired else ""),
+        )
+    )
 
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no jobs"
     checks.append(Check("jobs", "info", summary))
 
     unknown = store.list_jobs(JobFilter(statuses=[JobStatus.SUBMIT_UNKNOWN.value]))
     if unknown:
-        checks.append(Check("submit_unknown", "warn", f"{len(unknown)} job(s) may exist remotely without their id: {', '.join(j.id for j in unknown[:10])}; "
-                            "see `jobs show ID`, then `jobs resubmit ID` or `jobs cancel ID`"))
+        checks.append(
+            Check(
+                "submit_unknown",
+                "warn",
+                f"{len(unknown)} job(s) may exist remotely without their id: {', '.join(j.id for j in unknown[:10])}; "
+                "see `jobs show ID`, then `jobs resubmit ID` or `jobs cancel ID`",
+            )
+        )
     waiting = store.list_jobs(JobFilter(statuses=[JobStatus.REQUIRES_ACTION.value]))
     if waiting:
-        checks.append(Check("requires_action", "warn", f"{len(waiting)} job(s) wait for you: {', '.join(j.id for j in waiting[:10])}"))
+        checks.append(
+            Check(
+                "requires_action",
+                "warn",
+                f"{len(waiting)} job(s) wait for you: {', '.join(j.id for j in waiting[:10])}",
+            )
+        )
 
     live = store.list_jobs(JobFilter(statuses=[s.value for s in JobStatus if s.is_pollable]))
     stuck = [j for j in live if j.next_poll_at and now - j.next_poll_at > timedelta(minutes=10)]
     if stuck:
-        checks.append(Check("stuck", "warn", f"{len(stuck)} job(s) overdue for a poll by 10+ min: {', '.join(j.id for j in stuck[:10])}"))
-    stalled = [j for j in live if j.remote_updated_at and now - j.remote_updated_at > timedelta(hours=1)]
+        checks.append(
+            Check(
+                "stuck",
+                "warn",
+                f"{len(stuck)} job(s) overdue for a poll by 10+ min: {', '.join(j.id for j in stuck[:10])}",
+            )
+        )
+    stalled = [
+        j for j in live if j.remote_updated_at and now - j.remote_updated_at > timedelta(hours=1)
+    ]
     if stalled:
-        checks.append(Check("stalled", "warn", f"{len(stalled)} job(s) not updated by the API for 1h+: {', '.join(j.id for j in stalled[:10])}"))
+        checks.append(
+            Check(
+                "stalled",
+                "warn",
+                f"{len(stalled)} job(s) not updated by the API for 1h+: {', '.join(j.id for j in stalled[:10])}",
+            )
+        )
     near = [j for j in live if j.submitted_at and now - j.submitted_at > FREE_TIER_RETENTION * 0.75]
     if near:
-        checks.append(Check("retention", "warn", f"{len(near)} unfinished job(s) older than 18h; the free tier forgets interactions after 1 day: {', '.join(j.id for j in near[:10])}"))
+        checks.append(
+            Check(
+                "retention",
+                "warn",
+                f"{len(near)} unfinished job(s) older than 18h; the free tier forgets interactions after 1 day: {', '.join(j.id for j in near[:10])}",
+            )
+        )
     return checks

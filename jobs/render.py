@@ -13,8 +13,9 @@ import re
 from datetime import datetime
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.markdown import Markdown
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -94,33 +95,84 @@ def human_tokens(value: int | None) -> str:
     if value is None:
         return ""
     if value < 10_000:
-        return str(value)
+        return f"{value:,}"
     if value < 1_000_000:
         return f"{value / 1000:.1f}k"
     return f"{value / 1_000_000:.2f}M"
 
 
-def jobs_table(jobs: list[Job], now: datetime, *, title: str | None = None) -> Table:
-    # expand + a ratio on the prompt: fixed columns keep their width, the prompt takes the rest.
-    table = Table(title=title, header_style="bold", expand=True, pad_edge=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("model/agent", no_wrap=True, max_width=22, overflow="ellipsis")
-    table.add_column("age", justify="right", no_wrap=True)
-    table.add_column("took", justify="right", no_wrap=True)
-    table.add_column("tokens", justify="right", no_wrap=True)
-    table.add_column("prompt", no_wrap=True, overflow="ellipsis", ratio=1)
-    for job in jobs:
-        table.add_row(
-            job.id,
-            status_text(job),
-            Text(safe_text(job.target)),
-            human_duration((now - job.created_at).total_seconds()),
-            human_duration(job_duration(job, now)),
-            human_tokens(job.total_tokens),
-            Text(safe_text(job.prompt_excerpt)),
+def table_status_text(job: Job) -> Text:
+    """The status word for a table cell: short, so the table fits 80 columns (details: `show`)."""
+    status = job.job_status
+    label = "cancelling" if job.cancel_requested_at and not status.is_terminal else status.value
+    return Text(label, style=STATUS_STYLES.get(status, ""))
+
+
+class JobsTable:
+    """The `jobs list` table. It sizes its columns to the width it is given: the fixed columns
+    (id, status, age, took, tokens) keep their width, and model/agent and prompt share the rest,
+    the prompt keeping at least ~20 characters while the model name yields first."""
+
+    PROMPT_MIN = 20
+    MODEL_MIN = 10
+
+    def __init__(self, jobs: list[Job], now: datetime, *, title: str | None = None) -> None:
+        self.jobs, self.now, self.title = jobs, now, title
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(options.max_width, options.max_width)
+
+    def table(self, width: int) -> Table:
+        rows = [self._row(job) for job in self.jobs]
+        headers = ("id", "status", "model/agent", "age", "took", "tokens", "prompt")
+
+        def natural(index: int) -> int:
+            return max([len(headers[index])] + [row[index].cell_len for row in rows])
+
+        gaps = 2 * (len(headers) - 1)  # padding (0, 1) between columns, none at the edges
+        fixed = sum(natural(i) for i in (0, 1, 3, 4, 5))
+        rest = max(0, width - gaps - fixed)
+        model = min(natural(2), max(self.MODEL_MIN, rest - self.PROMPT_MIN), max(22, rest // 2))
+
+        table = Table(
+            title=self.title,
+            header_style="bold",
+            box=None,
+            expand=True,
+            pad_edge=False,
+            padding=(0, 1),
         )
-    return table
+        table.add_column("id", no_wrap=True, min_width=natural(0))
+        table.add_column("status", no_wrap=True, min_width=natural(1))
+        table.add_column("model/agent", no_wrap=True, width=model, overflow="ellipsis")
+        for name in ("age", "took", "tokens"):
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("prompt", no_wrap=True, overflow="ellipsis", ratio=1)
+        for row in rows:
+            table.add_row(*row)
+        return table
+
+    def _row(self, job: Job) -> list[Text]:
+        prompt = Text(safe_text(job.prompt_excerpt))
+        if job.job_status is JobStatus.PENDING and job.parent_job_id:
+            prompt = Text(f"after {job.parent_job_id}: ", style="dim") + prompt
+        return [
+            Text(job.id),
+            table_status_text(job),
+            Text(safe_text(job.target)),
+            Text(human_duration((self.now - job.created_at).total_seconds())),
+            Text(human_duration(job_duration(job, self.now))),
+            Text(human_tokens(job.total_tokens)),
+            prompt,
+        ]
+
+
+def jobs_table(jobs: list[Job], now: datetime, *, title: str | None = None) -> JobsTable:
+    """The jobs as a table that fits the console's width (80 columns included)."""
+    return JobsTable(jobs, now, title=title)
 
 
 def usage_table(job: Job) -> Table:
@@ -133,8 +185,14 @@ def usage_table(job: Job) -> Table:
 
 
 def show_job(
-    job: Job, result: JobResult | None, now: datetime, *, chain: list[Job], events: list[JobEvent],
-    labels: dict[str, str], thoughts: bool = False,
+    job: Job,
+    result: JobResult | None,
+    now: datetime,
+    *,
+    chain: list[Job],
+    events: list[JobEvent],
+    labels: dict[str, str],
+    thoughts: bool = False,
 ) -> Group:
     """Everything `jobs show` prints: facts, chain, thoughts (on request), output, usage."""
     facts = Table(show_header=False, box=None, pad_edge=False)
@@ -152,31 +210,57 @@ def show_job(
     if job.submitted_at:
         facts.add_row("submitted", _when(job.submitted_at, now))
     if job.finished_at:
-        facts.add_row("finished", _when(job.finished_at, now) + f"  (took {human_duration(job_duration(job, now))})")
+        facts.add_row(
+            "finished",
+            _when(job.finished_at, now) + f"  (took {human_duration(job_duration(job, now))})",
+        )
     elif job.next_poll_at and job.job_status.is_pollable:
         facts.add_row("next poll", _when(job.next_poll_at, now))
     facts.add_row("polls", str(job.poll_count))
     if job.error_message or job.error_code:
-        facts.add_row("error", Text(safe_text(" ".join(filter(None, [job.error_code, job.error_message]))), style="red"))
+        facts.add_row(
+            "error",
+            Text(
+                safe_text(" ".join(filter(None, [job.error_code, job.error_message]))), style="red"
+            ),
+        )
     if len(chain) > 1:
-        turns = Text()
-        for index, turn in enumerate(chain, 1):
-            marker = "→ " if turn.id == job.id else "  "
-            turns.append(f"{marker}{index}. {turn.id} {turn.status}  ")
-            turns.append(safe_text(turn.prompt_excerpt[:60]) + "\n", style="dim")
+        # One line per turn, the prompt cut to fit: a conversation can be long.
+        rows = [
+            (
+                f"{'→' if turn.id == job.id else ' '} {index}. {turn.id}",
+                table_status_text(turn),
+                turn,
+            )
+            for index, turn in enumerate(chain, 1)
+        ]
+        turns = Table.grid(padding=(0, 1), expand=True)
+        turns.add_column(no_wrap=True, min_width=max(len(r[0]) for r in rows))
+        turns.add_column(no_wrap=True, min_width=max(r[1].cell_len for r in rows))
+        turns.add_column(no_wrap=True, overflow="ellipsis", style="dim", ratio=1)
+        for label, status, turn in rows:
+            turns.add_row(label, status, safe_text(turn.prompt_excerpt))
         facts.add_row("conversation", turns)
 
     parts: list[Any] = [facts]
     if thoughts and result is not None:
         summaries = json.loads(result.thoughts_json or "[]")
-        body = Markdown("\n\n".join(safe_text(s) for s in summaries)) if summaries else Text("(no thought summaries)")
+        body = (
+            Markdown("\n\n".join(safe_text(s) for s in summaries))
+            if summaries
+            else Text("(no thought summaries)")
+        )
         parts.append(Panel(body, title="thought summaries", title_align="left", border_style="dim"))
     if result is not None and result.output_text:
-        parts.append(Panel(Markdown(safe_text(result.output_text)), title="output", title_align="left"))
+        parts.append(
+            Panel(Markdown(safe_text(result.output_text)), title="output", title_align="left")
+        )
     elif job.job_status.is_terminal:
         parts.append(Text("(no output)", style="dim"))
     if job.total_tokens is not None:
-        parts.append(Panel(usage_table(job), title="usage (tokens)", title_align="left", expand=False))
+        parts.append(
+            Panel(usage_table(job), title="usage (tokens)", title_align="left", expand=False)
+        )
     if thoughts and result is None and not job.job_status.is_terminal:
         parts.append(Text("thought summaries are saved when the job ends", style="dim"))
     return Group(*parts)

@@ -1,7 +1,12 @@
 """The `jobs` command line. Thin: parse, call the service, render.
 
-Every JobsError becomes one line on stderr and a non-zero exit; a traceback is shown only with
-JOBS_DEBUG=1 (and never contains the API key: gateway errors are raised `from None`).
+Every error a user can cause becomes one line on stderr (`error: ...`) and a non-zero exit: domain
+errors (JobsError) exit with their own code, click's usage errors (a missing option, a bad value)
+with 2. A traceback is shown only with JOBS_DEBUG=1 (and never contains the API key: gateway errors
+are raised `from None`).
+
+Tests inject a clock (and so drive time) by passing a ready CliContext: `runner.invoke(cli, args,
+obj=CliContext(clock=fake_clock))`; the group keeps a context it is given.
 """
 
 from __future__ import annotations
@@ -17,8 +22,46 @@ from jobs import __version__
 from jobs.errors import JobsError
 
 
+class OneLineError(click.ClickException):
+    """A click error shown as one `error:` line (click's own show() prints a usage block)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _one_line(exc: click.UsageError) -> OneLineError:
+    message = exc.format_message().strip().rstrip(".")
+    message = message[:1].lower() + message[1:]
+    if exc.ctx is not None:
+        message += f" (see `{exc.ctx.command_path} --help`)"
+    return OneLineError(message, exc.exit_code)
+
+
+def _shows_help(exc: click.UsageError) -> bool:
+    """`jobs` or `jobs db` alone prints the help: keep click's behaviour there."""
+    return type(exc).__name__ == "NoArgsIsHelpError"
+
+
 class JobsGroup(click.Group):
-    """Turns domain errors into one clear line instead of a traceback."""
+    """Turns domain errors and usage errors into one clear line instead of a traceback."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            if _shows_help(exc):
+                raise
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -27,13 +70,12 @@ class JobsGroup(click.Group):
             _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
-        except BrokenPipeError:
-            # The reader went away (`jobs show X | head`): stop quietly, as Python's docs advise.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(1)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
+        except click.UsageError as exc:
+            if _shows_help(exc):
+                raise
+            raise _one_line(exc) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
+            raise  # click ends these well (BrokenPipe: `jobs list | head`)
         except Exception as exc:  # a bug: one line, the traceback only on request
             if os.environ.get("JOBS_DEBUG"):
                 raise
@@ -53,7 +95,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """Run and track long Gemini Interactions API jobs in the background."""
     from jobs.cli.context import CliContext
 
-    ctx.obj = CliContext()
+    if not isinstance(ctx.obj, CliContext):
+        ctx.obj = CliContext()
     if verbose:
         ctx.obj.setup_logging(logging.DEBUG)
     ctx.call_on_close(ctx.obj.close)

@@ -1,4 +1,4 @@
-"""What every command shares: settings, the app (opened lazily), the console."""
+"""What every command shares: settings, the clock, the app (opened lazily), the consoles."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from functools import cached_property
 from rich.console import Console
 
 from jobs.app import App, build_app
+from jobs.clock import Clock, SystemClock
 from jobs.config import Settings, load_settings
+
+NOISY_LOGGERS = (
+    "apscheduler",
+    "alembic",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "google_genai",
+)
 
 
 class RedactingFilter(logging.Filter):
@@ -28,8 +39,14 @@ class RedactingFilter(logging.Filter):
 
 
 class CliContext:
-    def __init__(self) -> None:
+    """One per invocation. `clock` is the only thing tests inject; users get the system clock."""
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
         self._app: App | None = None
+        self._opened: list[App] = []
+        self._handlers: list[tuple[logging.Handler, int]] = []
+        self._levels: list[tuple[logging.Logger, int]] = []
         self.console = Console(highlight=False)
         self.err_console = Console(stderr=True, highlight=False)
 
@@ -39,23 +56,40 @@ class CliContext:
 
     @property
     def app(self) -> App:
+        """The app of a short CLI command (lease owner `cli:...`)."""
         if self._app is None:
-            self._app = build_app(self.settings)
+            self._app = self.open_app("cli")
         return self._app
 
+    def open_app(self, kind: str) -> App:
+        """A separate app whose lease owner names `kind` (worker, poll); closed with the context."""
+        app = build_app(self.settings, clock=self.clock, kind=kind)
+        self._opened.append(app)
+        return app
+
     def setup_logging(self, level: int) -> None:
+        """Log to stderr; below DEBUG (-v), libraries only speak up about problems."""
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(RedactingFilter(self.settings.api_key))
         root = logging.getLogger()
+        self._handlers.append((handler, root.level))
         root.addHandler(handler)
         root.setLevel(level)
-        if level > logging.DEBUG:
-            # Their INFO lines (one per tick, one per HTTP request) drown ours; --verbose shows them.
-            for noisy in ("apscheduler", "httpx", "httpx2", "httpcore", "google_genai", "google.genai"):
-                logging.getLogger(noisy).setLevel(logging.WARNING)
+        if level > logging.DEBUG:  # else APScheduler, httpx and Alembic log every tick and request
+            for name in NOISY_LOGGERS:
+                library = logging.getLogger(name)
+                self._levels.append((library, library.level))
+                library.setLevel(logging.WARNING)
 
     def close(self) -> None:
-        if self._app is not None:
-            self._app.close()
-            self._app = None
+        while self._opened:
+            self._opened.pop().close()
+        self._app = None
+        while self._levels:  # as it was: matters when one process runs several commands (tests)
+            library, level = self._levels.pop()
+            library.setLevel(level)
+        while self._handlers:
+            handler, level = self._handlers.pop()
+            logging.getLogger().removeHandler(handler)
+            logging.getLogger().setLevel(level)

@@ -16,33 +16,40 @@ pass_ctx = click.make_pass_decorator(CliContext)
 
 
 @click.command()
-@click.option("--tick", type=click.FloatRange(min=0.1), help="Seconds between passes (config: worker.tick).")
+@click.option(
+    "--tick", type=click.FloatRange(min=0.1), help="Seconds between passes (config: worker.tick)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @pass_ctx
 def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
     """Run the worker: submit waiting jobs and poll running ones until Ctrl-C / SIGTERM."""
-    from jobs.app import build_app
     from jobs.worker import Worker
 
     if not logging.getLogger().handlers:
         ctx.setup_logging(logging.WARNING if quiet else logging.INFO)
-    app = build_app(ctx.settings, kind="worker")
+    app = ctx.open_app("worker")
     try:
         app.service.gateway_ready()
         runner = Worker(app.service)
         interval = tick or float(ctx.settings["worker.tick"])
         if not quiet:
             ctx.err_console.print(
-                f"worker {runner.id} polling every {interval:g}s; store {app.database.display_url}; "
-                f"API {app.gateway.target}. Ctrl-C stops it."
+                f"worker {runner.id}: a pass every {interval:g}s, Ctrl-C stops it\n"
+                f"  store {app.database.display_url}\n  API   {app.gateway.target}",
+                soft_wrap=True,
             )
 
         def report(result) -> None:
-            if not quiet and (result.submitted or result.finished or result.marked_unknown):
-                ctx.err_console.print(
-                    f"submitted {result.submitted}, polled {result.polled}, finished {result.finished}"
-                    + (f", {result.marked_unknown} now submit_unknown" if result.marked_unknown else "")
-                )
+            if quiet or not (
+                result.submitted or result.finished or result.marked_unknown or result.errors
+            ):
+                return
+            line = f"{ctx.clock.now():%H:%M:%S} submitted {result.submitted}, polled {result.polled}, finished {result.finished}"
+            if result.errors:
+                line += f", errors {result.errors}"
+            if result.marked_unknown:
+                line += f", {result.marked_unknown} now submit_unknown"
+            ctx.err_console.print(line, soft_wrap=True)
 
         runner.run(tick=interval, on_pass=report)
     finally:
@@ -61,8 +68,13 @@ def poll(ctx: CliContext, once: bool, as_json: bool) -> None:
 
     from jobs.worker import Worker
 
-    ctx.app.service.gateway_ready()
-    result = Worker(ctx.app.service).poll_once()
+    app = ctx.open_app("poll")
+    app.service.gateway_ready()
+    runner = Worker(app.service)
+    try:
+        result = runner.poll_once()
+    finally:
+        runner._mark_stopped()  # a finished pass is not a live worker (`jobs doctor`)
     if as_json:
         click.echo(json.dumps(asdict(result)))
     else:
@@ -79,17 +91,29 @@ def config_command(ctx: CliContext, as_json: bool) -> None:
     """Print the effective configuration and where each value came from (the key is hidden)."""
     values = ctx.settings.redacted()
     if as_json:
-        click.echo(json.dumps({k: {"value": v, "source": s} for k, (v, s) in values.items()}, indent=2))
+        click.echo(
+            json.dumps({k: {"value": v, "source": s} for k, (v, s) in values.items()}, indent=2)
+        )
         return
-    table = Table(header_style="bold", box=None)
-    table.add_column("setting")
-    table.add_column("value")
-    table.add_column("from", style="dim")
+    # One line per setting, the source dimmed after the value: nothing is cut at 80 columns, and
+    # a long value wraps before its source rather than inside a path or URL.
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value (from)", overflow="fold")
     for key, (value, source) in values.items():
-        table.add_row(key, Text(str(value)), source)
+        if source.startswith("config file "):
+            source = "config file"  # its path is printed once, below
+        cell = Text(str(value) if value != "" else '""')
+        cell.append(f"  ({source})", style="dim")
+        table.add_row(key, cell)
     ctx.console.print(table)
     path = ctx.settings.config_path or (ctx.settings.home / "config.toml")
-    ctx.console.print(Text(f"config file: {path}" + ("" if ctx.settings.config_path else " (not present)"), style="dim"))
+    ctx.console.print(
+        Text(
+            f"config file: {path}" + ("" if ctx.settings.config_path else " (not present)"),
+            style="dim",
+        )
+    )
 
 
 @click.group()
@@ -111,7 +135,9 @@ def db_upgrade(ctx: CliContext) -> None:
     finally:
         database.close()
     if applied:
-        click.echo(f"applied {', '.join(applied)}; {database.display_url} is at revision {revision}")
+        click.echo(
+            f"applied {', '.join(applied)}; {database.display_url} is at revision {revision}"
+        )
     else:
         click.echo(f"{database.display_url} is up to date (revision {revision})")
 
@@ -128,18 +154,31 @@ def doctor(ctx: CliContext, as_json: bool) -> None:
         click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
     else:
         styles = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "dim"}
+        grid = Table.grid(padding=(0, 2))  # long details wrap under themselves, not under the level
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(overflow="fold")
         for check in checks:
-            line = Text(f"{check.level:>4}  ", style=styles[check.level])
-            line.append(f"{check.name}: ", style="bold")
-            line.append(check.detail)
-            ctx.console.print(line)
+            detail = Text(f"{check.name}: ", style="bold")
+            detail.append(check.detail)
+            grid.add_row(Text(check.level, style=styles[check.level]), detail)
+        ctx.console.print(grid)
     if any(c.level == "fail" for c in checks):
         raise SystemExit(1)
 
 
 @click.command()
-@click.option("--speed", type=click.FloatRange(min=1), default=150.0, show_default=True, help="How much faster than real time the emulator runs.")
-@click.option("--keep", is_flag=True, help="Keep the demo's store (printed at the end) instead of deleting it.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=1),
+    default=150.0,
+    show_default=True,
+    help="How much faster than real time the emulator runs.",
+)
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the demo's store (printed at the end) instead of deleting it.",
+)
 @pass_ctx
 def demo(ctx: CliContext, speed: float, keep: bool) -> None:
     """Show the life of a few jobs on the built-in emulator (no key, no network)."""
