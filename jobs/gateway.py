@@ -7,13 +7,19 @@ Design choices:
 - Explicit timeouts: the SDK's default is none at all.
 - SDK exceptions are mapped to `jobs.errors` gateway errors and raised `from None`: the SDK's
   exceptions carry the request (and so the `x-goog-api-key` header) and must not reach a traceback.
+- The SDK client is built with GOOGLE_GENAI_DEBUG unset: that switch makes google-genai log every
+  request's headers, the API key included, past any log filter (see `_sdk_debug_logging_off`).
 - google.genai is imported on first use: it costs ~0.5 s, which `jobs list` should not pay.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +40,8 @@ from jobs.errors import (
     Transient,
     Unreachable,
 )
+
+log = logging.getLogger(__name__)
 
 USAGE_FIELDS = {
     "input_tokens": "total_input_tokens",
@@ -111,7 +119,10 @@ class Gateway:
                 timeout=int(self._timeout * 1000),
                 retry_options=types.HttpRetryOptions(attempts=1),
             )
-            self._client = genai.Client(api_key=self._api_key, http_options=options)
+            with _sdk_debug_logging_off():
+                client = genai.Client(api_key=self._api_key, http_options=options)
+                client.interactions  # noqa: B018 - builds the SDK (and picks its logger) now
+            self._client = client
         return self._client.interactions
 
     # -- operations ------------------------------------------------------------------------------
@@ -123,7 +134,18 @@ class Gateway:
             result = interactions.create(**body, background=True, timeout=self._create_timeout)
         except Exception as exc:
             raise _map_error(exc, "create", self.target) from None
-        return _to_remote(result)
+        try:
+            remote = _to_remote(result)
+        except Transient as exc:
+            raise OutcomeUnknown(f"create got a malformed reply; it may have been created: {exc}") from None
+        if not remote.id:
+            # A 2xx without an id (the SDK parses leniently): the interaction may well exist, but it
+            # cannot be named. Never store an empty id, never retry.
+            raise OutcomeUnknown(
+                f"create got a reply without an interaction id (status {remote.status!r}); "
+                "it may have been created"
+            )
+        return remote
 
     def get(self, interaction_id: str) -> RemoteInteraction:
         interactions = self._interactions()
@@ -162,6 +184,33 @@ class Gateway:
             raise
         except Exception as exc:
             raise _map_error(exc, "stream", self.target) from None
+
+
+_ENVIRON_LOCK = threading.Lock()
+SDK_DEBUG_VARIABLE = "GOOGLE_GENAI_DEBUG"
+
+
+@contextlib.contextmanager
+def _sdk_debug_logging_off() -> Iterator[None]:
+    """Build the SDK client with GOOGLE_GENAI_DEBUG unset.
+
+    With it set, google-genai calls `logging.basicConfig(level=DEBUG)` and logs every request with
+    its headers, so the API key in clear, to stderr, past any filter of ours. It reads the variable
+    only when a client is built, so the client is built without it and a warning says so; `jobs -v`
+    is the way to see what the runner does.
+    """
+    with _ENVIRON_LOCK:
+        saved = os.environ.pop(SDK_DEBUG_VARIABLE, None)
+        try:
+            yield
+        finally:
+            if saved is not None:
+                os.environ[SDK_DEBUG_VARIABLE] = saved
+    if saved:
+        log.warning(
+            "%s is ignored: google-genai would log the API key in clear; use `jobs -v` instead",
+            SDK_DEBUG_VARIABLE,
+        )
 
 
 # -- parsing ---------------------------------------------------------------------------------------

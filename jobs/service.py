@@ -16,8 +16,8 @@ import logging
 import os
 import random
 import re
-import socket
 import secrets
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +35,7 @@ from jobs.errors import (
     RateLimited,
     Rejected,
     RemoteNotFound,
+    StoreError,
     Transient,
     Unreachable,
     UsageError,
@@ -119,6 +120,8 @@ class JobService:
         # A 429 slows everything this process sends, not just one job.
         self.paused_until: datetime | None = None
         self._rate_limit_strikes = 0
+        # Writes of what the API did that the store refused (full, locked): retried next pass.
+        self._deferred: dict[str, Callable[[], object]] = {}
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -237,53 +240,92 @@ class JobService:
             delay = self._retry_delay(exc, job.submit_attempts)
             if isinstance(exc, RateLimited):
                 self._pause(delay)
-            self.store.release_submit(
-                job_id, self.owner, to=JobStatus.PENDING, now=self.clock.now(),
-                next_attempt_at=self.clock.now() + timedelta(seconds=delay),
-                error_code=_code(exc), error_message=f"{exc} (will retry in {delay:.0f}s)",
+            self._release_submit(
+                job_id, JobStatus.PENDING, _code(exc), f"{exc} (will retry in {delay:.0f}s)", retry_in=delay
             )
             if isinstance(exc, Unreachable):
                 raise
             return delay
         except AuthFailed as exc:
-            self.store.release_submit(
-                job_id, self.owner, to=JobStatus.PENDING, now=self.clock.now(),
-                next_attempt_at=self.clock.now() + timedelta(seconds=300),
-                error_code=_code(exc), error_message=str(exc),
-            )
+            self._release_submit(job_id, JobStatus.PENDING, _code(exc), str(exc), retry_in=300.0)
             raise
         except Rejected as exc:
-            self.store.release_submit(
-                job_id, self.owner, to=JobStatus.FAILED, now=self.clock.now(),
-                error_code=_code(exc), error_message=f"the API refused the request: {exc}",
-            )
+            self._release_submit(job_id, JobStatus.FAILED, _code(exc), f"the API refused the request: {exc}")
             return None
         except (OutcomeUnknown, GatewayError) as exc:
-            self.store.release_submit(
-                job_id, self.owner, to=JobStatus.SUBMIT_UNKNOWN, now=self.clock.now(),
-                error_code="submit_unknown",
-                error_message=f"{exc}; not retried automatically (see `jobs resubmit {job_id}`)",
+            self._release_submit(
+                job_id, JobStatus.SUBMIT_UNKNOWN, "submit_unknown",
+                f"{exc}; not retried automatically (see `jobs resubmit {job_id}`)",
             )
             return None
         crash_point("submit.after_create")
         self._rate_limit_strikes = 0
+        try:
+            self._write_or_defer(job_id, lambda: self._record_created(job, body, remote))
+        except StoreError as exc:
+            raise StoreError(
+                f"{exc}; job {job_id} was sent (interaction {remote.id}) but could not be recorded yet"
+            ) from exc
+        return None
+
+    def _record_created(self, job: Job, body: dict[str, Any], remote: RemoteInteraction) -> None:
+        """Commit the interaction id of a job just created remotely, then act on what it says."""
         status = JobStatus.from_remote(remote.status)
         now = self.clock.now()
         recorded = self.store.record_submitted(
-            job_id, self.owner, interaction_id=remote.id, remote_status=remote.status,
+            job.id, self.owner, interaction_id=remote.id, remote_status=remote.status,
             status=JobStatus.UNKNOWN if status.is_terminal else status,
             request_json=json.dumps(body, ensure_ascii=False), remote_created=remote.created,
             remote_updated=remote.updated, now=now, next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
             previous_interaction_id=body.get("previous_interaction_id"),
         )
-        if not recorded:
-            log.warning("job %s: lost its submit lease; interaction %s recorded late or not at all", job_id, remote.id)
-        elif status.is_terminal:
-            self._record_remote(self.store.get_job(job_id), remote, owner=None)
-        fresh = self.store.get_job(job_id)
-        if fresh.cancel_requested_at and not fresh.cancel_sent_at:
-            self._send_cancel(fresh)
-        return None
+        try:
+            if not recorded:
+                # Our lease ran out while create was in flight, and the job has moved on since it
+                # was marked submit_unknown: cancelled, deleted or resubmitted by the user. Nobody
+                # will ever poll this interaction or read its output; stop the run rather than pay
+                # for it (best effort).
+                gone = self.store.find_job(job.id)
+                log.warning("job %s (%s): interaction %s came too late to be recorded; cancelling it",
+                            job.id, gone.status if gone else "deleted", remote.id)
+                self.gateway.cancel(remote.id)
+                return
+            fresh = self.store.get_job(job.id)
+            if status.is_terminal:
+                self._record_remote(fresh, remote, owner=None)
+                fresh = self.store.get_job(job.id)
+            if fresh.cancel_requested_at and not fresh.cancel_sent_at:
+                self._send_cancel(fresh)
+        except (GatewayError, StoreError) as exc:
+            # The id is safe; the worker's next poll of this job finishes what is left (it claims
+            # jobs with an unsent cancel too).
+            log.warning("job %s: recorded interaction %s; follow-up failed, left to the worker: %s",
+                        job.id, remote.id, exc)
+
+    def _release_submit(
+        self, job_id: str, to: JobStatus, code: str, message: str, *, retry_in: float | None = None
+    ) -> None:
+        now = self.clock.now()
+        next_attempt = now + timedelta(seconds=retry_in) if retry_in is not None else None
+        self._write_or_defer(job_id, lambda: self.store.release_submit(
+            job_id, self.owner, to=to, now=now, next_attempt_at=next_attempt, error_code=code, error_message=message,
+        ))
+
+    def _write_or_defer(self, job_id: str, write: Callable[[], object]) -> None:
+        """Run a write that records what the API just did. If the store cannot take it now (full,
+        locked, unreachable), keep it and try again at the start of the next pass, so a worker that
+        lives on records what it knows instead of leaving the job to become submit_unknown."""
+        try:
+            write()
+        except StoreError:
+            self._deferred[job_id] = write
+            raise
+        self._deferred.pop(job_id, None)
+
+    def _flush_deferred(self) -> None:
+        for job_id, write in list(self._deferred.items()):
+            write()  # a StoreError ends the pass; the write stays queued
+            del self._deferred[job_id]
 
     def resubmit(self, job_id: str) -> Job:
         """Explicitly resubmit a `submit_unknown` job (it may then run, and be paid for, twice)."""
@@ -300,6 +342,7 @@ class JobService:
     def run_pass(self, *, job_ids: Sequence[str] | None = None, limit: int | None = None) -> PassReport:
         """One pass of the worker: recover, submit what is ready, poll what is due."""
         report = PassReport()
+        self._flush_deferred()  # before anything can mark those jobs submit_unknown
         now = self.clock.now()
         report.marked_unknown = len(self.store.mark_stale_submissions(now))
         self.store.fail_orphans(now)
@@ -328,7 +371,11 @@ class JobService:
             )
             if not claimed:
                 break
-            for job in claimed:
+            for index, job in enumerate(claimed):
+                if self._paused():
+                    # A 429 slows the whole worker: hand the rest back, still due, unpolled.
+                    self.store.release_all([j.id for j in claimed[index:]], self.owner)
+                    break
                 outcome = self.poll_job(job)
                 report.polled += 1
                 report.finished += outcome == "finished"
@@ -367,7 +414,7 @@ class JobService:
                 self.store.record_poll(
                     job.id, self.owner, status=JobStatus.UNKNOWN, remote_status=None, remote_updated=None,
                     now=now, next_poll_at=now + timedelta(seconds=self._error_delay(job)),
-                    error_code="malformed_reply", error_message=str(exc),
+                    error_code="malformed_reply", error_message=str(exc), detail=str(exc),
                 )
             else:
                 self._poll_error(job, str(exc))
@@ -394,9 +441,13 @@ class JobService:
                 ),
                 usage=remote.usage_figures(),
             )
-        message = None
+        message = detail = None
         if status is JobStatus.UNKNOWN:
-            message = f"unexpected status {remote.status!r} from the API: {json.dumps(remote.raw)[:500]}"
+            # The reply as the API sent it goes into the job's history (job_events), the start of it
+            # into the error message that `list` and `show` display.
+            reply = json.dumps(remote.raw, ensure_ascii=False)
+            message = f"unexpected status {remote.status!r} from the API: {reply[:500]}"
+            detail = f"remote status {remote.status!r}; reply: {reply}"
         elif status is JobStatus.REQUIRES_ACTION:
             message = "the API is waiting for you (requires_action): see the interaction's steps"
         if owner is None:
@@ -405,6 +456,7 @@ class JobService:
             job.id, owner, status=status, remote_status=remote.status, remote_updated=remote.updated,
             now=now, next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
             error_code="unknown_status" if status is JobStatus.UNKNOWN else None, error_message=message,
+            detail=detail,
         )
         return False
 
@@ -458,6 +510,13 @@ class JobService:
     def delete(self, job_id: str, *, remote: bool = True) -> None:
         """Delete a job locally and (unless remote=False) its stored interaction remotely."""
         job = self.store.get_job(job_id)
+        waiting = [c.id for c in self.store.children_of(job.id) if c.job_status is JobStatus.PENDING]
+        if waiting:
+            # Deleting it would send the follow-up as a new conversation, without this turn.
+            raise InvalidTransition(
+                f"job {', '.join(waiting)} waits to continue {job.id}'s conversation; "
+                f"cancel or delete it first (`jobs cancel {waiting[0]}`)"
+            )
         if remote and job.interaction_id and job.job_status is not JobStatus.EXPIRED:
             self.gateway_ready()
             if not job.job_status.is_terminal and not job.cancel_sent_at:

@@ -263,14 +263,13 @@ class JobStore:
 
     def mark_stale_submissions(self, now: datetime) -> list[str]:
         """Submitting jobs whose submitter died (lease expired) -> submit_unknown. Never resubmitted."""
+        stale = select(Job.id).where(
+            Job.status == JobStatus.SUBMITTING.value, Job.lease_expires_at < now  # type: ignore[operator]
+        )
+        if not self._exists(stale):
+            return []
         with self.db.write() as session:
-            ids = list(
-                session.exec(
-                    select(Job.id).where(
-                        Job.status == JobStatus.SUBMITTING.value, Job.lease_expires_at < now  # type: ignore[operator]
-                    ).with_for_update(skip_locked=True)
-                )
-            )
+            ids = list(session.exec(stale.with_for_update(skip_locked=True)))
             for job_id in ids:
                 session.exec(
                     sa.update(Job)
@@ -288,15 +287,16 @@ class JobStore:
     def fail_orphans(self, now: datetime) -> list[str]:
         """Pending jobs whose predecessor ended without completing can never be sent: fail them."""
         parent = sa.orm.aliased(Job)
+        orphans = (
+            select(Job.id, parent.id, parent.status)
+            .join(parent, parent.id == Job.parent_job_id)
+            .where(Job.status == JobStatus.PENDING.value)
+            .where(parent.status.in_([s for s in _TERMINAL if s != JobStatus.COMPLETED.value]))  # type: ignore[attr-defined]
+        )
+        if not self._exists(orphans):
+            return []
         with self.db.write() as session:
-            rows = list(
-                session.exec(
-                    select(Job.id, parent.id, parent.status)
-                    .join(parent, parent.id == Job.parent_job_id)
-                    .where(Job.status == JobStatus.PENDING.value)
-                    .where(parent.status.in_([s for s in _TERMINAL if s != JobStatus.COMPLETED.value]))  # type: ignore[attr-defined]
-                )
-            )
+            rows = list(session.exec(orphans))
             for job_id, parent_id, parent_status in rows:
                 session.exec(
                     sa.update(Job)
@@ -329,21 +329,21 @@ class JobStore:
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
         """Lease up to `limit` jobs that are due for a poll or have a cancel to send."""
+        only = Job.id.in_(list(job_ids)) if job_ids is not None else sa.true()  # type: ignore[attr-defined]
+        due = sa.or_(
+            Job.next_poll_at <= now,  # type: ignore[operator]
+            sa.and_(Job.cancel_requested_at.is_not(None), Job.cancel_sent_at.is_(None)),  # type: ignore[union-attr]
+        )
+        candidates = (
+            select(Job.id)
+            .where(Job.status.in_(_POLLABLE), Job.interaction_id.is_not(None), due, only)  # type: ignore[attr-defined,union-attr]
+            .where(sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))  # type: ignore[union-attr]
+        )
+        if not self._exists(candidates):
+            return []
         with self.db.write() as session:
-            only = Job.id.in_(list(job_ids)) if job_ids is not None else sa.true()  # type: ignore[attr-defined]
-            due = sa.or_(
-                Job.next_poll_at <= now,  # type: ignore[operator]
-                sa.and_(Job.cancel_requested_at.is_not(None), Job.cancel_sent_at.is_(None)),  # type: ignore[union-attr]
-            )
             ids = list(
-                session.exec(
-                    select(Job.id)
-                    .where(Job.status.in_(_POLLABLE), Job.interaction_id.is_not(None), due, only)  # type: ignore[attr-defined,union-attr]
-                    .where(sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))  # type: ignore[union-attr]
-                    .order_by(Job.next_poll_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
+                session.exec(candidates.order_by(Job.next_poll_at).limit(limit).with_for_update(skip_locked=True))
             )
             if not ids:
                 return []
@@ -357,9 +357,10 @@ class JobStore:
     def record_poll(
         self, job_id: str, owner: str, *, status: JobStatus, remote_status: str | None,
         remote_updated: datetime | None, now: datetime, next_poll_at: datetime,
-        error_code: str | None = None, error_message: str | None = None,
+        error_code: str | None = None, error_message: str | None = None, detail: str | None = None,
     ) -> bool:
-        """A non-terminal poll result; releases the lease."""
+        """A non-terminal poll result; releases the lease. A change of status is written to the
+        job's history, with `detail` (e.g. the raw reply of an unknown status) when given."""
         with self.db.write() as session:
             current = session.exec(
                 select(Job.status).where(Job.id == job_id, Job.lease_owner == owner)
@@ -378,7 +379,7 @@ class JobStore:
                 )
             )
             if result.rowcount == 1 and current != status.value:
-                _event(session, job_id, now, status.value, f"remote status {remote_status!r}")
+                _event(session, job_id, now, status.value, detail or f"remote status {remote_status!r}")
             return result.rowcount == 1
 
     def record_poll_error(
@@ -440,9 +441,15 @@ class JobStore:
             return True
 
     def release(self, job_id: str, owner: str) -> None:
+        self.release_all([job_id], owner)
+
+    def release_all(self, job_ids: Sequence[str], owner: str) -> None:
+        """Give leases back unused (the jobs stay due), in one transaction."""
+        if not job_ids:
+            return
         with self.db.write() as session:
             session.exec(
-                sa.update(Job).where(Job.id == job_id, Job.lease_owner == owner).values(
+                sa.update(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner).values(  # type: ignore[attr-defined]
                     lease_owner=None, lease_expires_at=None
                 )
             )
@@ -515,6 +522,14 @@ class JobStore:
                 session.exec(sa.delete(table).where(table.job_id == job_id))  # type: ignore[attr-defined]
             session.exec(sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None))
             return session.exec(sa.delete(Job).where(Job.id == job_id)).rowcount == 1
+
+    def _exists(self, query: Any) -> bool:
+        """A cheap read before a write transaction that would most often find nothing to do: on
+        SQLite every write transaction takes the one database-wide write lock, and a worker pass
+        runs several; with many workers, idle passes would queue each other (and the CLI) for it.
+        The write transaction selects again under its lock, so a stale answer here is harmless."""
+        with self.db.read() as session:
+            return session.exec(query.limit(1)).first() is not None
 
     # -- health ------------------------------------------------------------------------------------
 
