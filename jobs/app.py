@@ -25,7 +25,10 @@ class App:
 
 
 def build_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, kind: str = "cli",
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    kind: str = "cli",
     gateway: Gateway | None = None,
 ) -> App:
     settings = settings or load_settings()

@@ -35,11 +35,24 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("store", "url", str, "", ("JOBS_DB_URL",), "SQLAlchemy URL; empty: SQLite at $JOBS_HOME/jobs.db"),
+    Setting(
+        "store",
+        "url",
+        str,
+        "",
+        ("JOBS_DB_URL",),
+        "SQLAlchemy URL; empty: SQLite at $JOBS_HOME/jobs.db",
+    ),
     Setting("api", "key", str, "", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "Gemini API key"),
-    Setting("api", "base_url", str, "", ("GOOGLE_GEMINI_BASE_URL",), "API base URL; empty: Google's"),
-    Setting("api", "api_version", str, "", ("JOBS_API_VERSION",), "API version; empty: the SDK's (v1)"),
-    Setting("api", "timeout", float, 30.0, ("JOBS_API_TIMEOUT",), "seconds for one get/cancel/delete"),
+    Setting(
+        "api", "base_url", str, "", ("GOOGLE_GEMINI_BASE_URL",), "API base URL; empty: Google's"
+    ),
+    Setting(
+        "api", "api_version", str, "", ("JOBS_API_VERSION",), "API version; empty: the SDK's (v1)"
+    ),
+    Setting(
+        "api", "timeout", float, 30.0, ("JOBS_API_TIMEOUT",), "seconds for one get/cancel/delete"
+    ),
     Setting("api", "create_timeout", float, 60.0, (), "seconds for one create call"),
     Setting("defaults", "model", str, DEFAULT_MODEL, ("JOBS_MODEL",), "model when none is given"),
     Setting("defaults", "agent", str, DEFAULT_AGENT, (), "agent for --agent deep-research"),
@@ -50,7 +63,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("polling", "max_interval", float, 30.0, (), "longest poll delay for model jobs"),
     Setting("polling", "agent_max_interval", float, 120.0, (), "longest poll delay for agent jobs"),
     Setting("polling", "max_error_backoff", float, 300.0, (), "cap of the backoff after errors"),
-    Setting("submit", "max_wait", float, 30.0, (), "seconds `submit` waits out 429/503 before leaving it to the worker"),
+    Setting(
+        "submit",
+        "max_wait",
+        float,
+        30.0,
+        (),
+        "seconds `submit` waits out 429/503 before leaving it to the worker",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -126,20 +146,33 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         home, sources["home"] = Path(env["JOBS_HOME"]).expanduser(), "env JOBS_HOME"
     else:
         home, sources["home"] = default_home(), "default"
-    config_path = Path(env["JOBS_CONFIG"]).expanduser() if env.get("JOBS_CONFIG") else home / "config.toml"
+    config_path = (
+        Path(env["JOBS_CONFIG"]).expanduser() if env.get("JOBS_CONFIG") else home / "config.toml"
+    )
     file_values = _read_config_file(config_path, explicit=bool(env.get("JOBS_CONFIG")))
 
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         value, source = setting.default, "default"
         if setting.key in file_values:
-            value, source = _coerce(setting, file_values[setting.key], f"config file {config_path}"), f"config file {config_path}"
+            value, source = (
+                _coerce(setting, file_values[setting.key], f"config file {config_path}"),
+                f"config file {config_path}",
+            )
         for var in setting.env:
             if env.get(var):
-                value, source = _coerce(setting, env[var], f"environment variable {var}"), f"env {var}"
+                value, source = (
+                    _coerce(setting, env[var], f"environment variable {var}"),
+                    f"env {var}",
+                )
                 break
         values[setting.key], sources[setting.key] = value, source
-    return Settings(home=home, values=values, sources=sources, config_path=config_path if config_path.exists() else None)
+    return Settings(
+        home=home,
+        values=values,
+        sources=sources,
+        config_path=config_path if config_path.exists() else None,
+    )
 
 
 def _read_config_file(path: Path, *, explicit: bool) -> dict[str, Any]:
@@ -157,11 +190,15 @@ def _read_config_file(path: Path, *, explicit: bool) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for section, table in data.items():
         if not isinstance(table, dict):
-            raise ConfigError(f"config file {path}: {section!r} must be a [section], see config.example.toml")
+            raise ConfigError(
+                f"config file {path}: {section!r} must be a [section], see config.example.toml"
+            )
         for name, value in table.items():
             key = f"{section}.{name}"
             if key not in _BY_KEY:
-                raise ConfigError(f"config file {path}: unknown setting {key!r} (see config.example.toml)")
+                raise ConfigError(
+                    f"config file {path}: unknown setting {key!r} (see config.example.toml)"
+                )
             flat[key] = value
     if flat.get("api.key"):
         mode = path.stat().st_mode
@@ -181,7 +218,9 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
             raise ValueError
         result = setting.type(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{setting.key} from {where} must be a {setting.type.__name__}, got {value!r}") from None
+        raise ConfigError(
+            f"{setting.key} from {where} must be a {setting.type.__name__}, got {value!r}"
+        ) from None
     if setting.type in (int, float) and result < 0:
         raise ConfigError(f"{setting.key} from {where} must not be negative, got {value!r}")
     return result

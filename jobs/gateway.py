@@ -96,7 +96,9 @@ class Gateway:
         self._client: Any = None
 
     def __repr__(self) -> str:
-        return f"Gateway(base_url={self._base_url or 'https://generativelanguage.googleapis.com'!r})"
+        return (
+            f"Gateway(base_url={self._base_url or 'https://generativelanguage.googleapis.com'!r})"
+        )
 
     @property
     def target(self) -> str:
@@ -137,7 +139,9 @@ class Gateway:
         try:
             remote = _to_remote(result)
         except Transient as exc:
-            raise OutcomeUnknown(f"create got a malformed reply; it may have been created: {exc}") from None
+            raise OutcomeUnknown(
+                f"create got a malformed reply; it may have been created: {exc}"
+            ) from None
         if not remote.id:
             # A 2xx without an id (the SDK parses leniently): the interaction may well exist, but it
             # cannot be named. Never store an empty id, never retry.
@@ -170,7 +174,9 @@ class Gateway:
         except Exception as exc:
             raise _map_error(exc, "delete", self.target) from None
 
-    def stream(self, interaction_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
+    def stream(
+        self, interaction_id: str, last_event_id: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The interaction's events as plain dicts (unknown event types included, as data)."""
         interactions = self._interactions()
         kwargs: dict[str, Any] = {"stream": True, "timeout": None}
@@ -298,17 +304,26 @@ def _map_error(exc: Exception, op: str, target: str = "the API") -> Exception:
         if "ConnectError" in causes or "ConnectTimeout" in causes:
             # The connection was never made, so nothing was sent: safe to retry even for create.
             reason = _short(str(exc)).replace("[Errno 111] ", "").lower() or "connection failed"
-            return Unreachable(f"{op}: cannot reach {target}: {reason}" + ("; nothing was sent" if op == "create" else ""))
+            return Unreachable(
+                f"{op}: cannot reach {target}: {reason}"
+                + ("; nothing was sent" if op == "create" else "")
+            )
         kind = "timed out" if isinstance(exc, sdk.APITimeoutError) else "connection broke"
         if op == "create":
-            return OutcomeUnknown(f"create {kind} after the request was sent; it may have been created")
+            return OutcomeUnknown(
+                f"create {kind} after the request was sent; it may have been created"
+            )
         return Transient(f"{op} {kind}")
     if isinstance(exc, sdk.APIError):  # a 200 whose body is not JSON, or fails validation
         status = getattr(exc, "status_code", None)
         detail = _short(str(getattr(exc, "body", "") or exc))
         if op == "create":
-            return OutcomeUnknown(f"create got a malformed reply (HTTP {status}): {detail}", status_code=status)
-        return Transient(f"malformed reply from the API (HTTP {status}): {detail}", status_code=status)
+            return OutcomeUnknown(
+                f"create got a malformed reply (HTTP {status}): {detail}", status_code=status
+            )
+        return Transient(
+            f"malformed reply from the API (HTTP {status}): {detail}", status_code=status
+        )
     return GatewayError(f"{op} failed: {type(exc).__name__}: {_short(str(exc))}")
 
 
@@ -319,7 +334,9 @@ def _map_status(status: int, body: Any, response: Any, op: str) -> Exception:
     if status == 404:
         return RemoteNotFound(text, status_code=status)
     if status in (401, 403) or (status == 400 and _is_bad_key(body)):
-        return AuthFailed(f"{op}: the API rejected the key (HTTP {status}){_error_text(body)}", status_code=status)
+        return AuthFailed(
+            f"{op}: the API rejected the key (HTTP {status}){_error_text(body)}", status_code=status
+        )
     if status == 503:
         # AIP-194: 503 means the request was not processed, so even create may be retried.
         return NotSent(text, status_code=status, retry_after=_retry_after(response, body))

@@ -47,7 +47,9 @@ class JobStatus(StrEnum):
     SUBMIT_UNKNOWN = "submit_unknown"  # the submitter died mid-create: it may exist remotely
     QUEUED = "queued"
     IN_PROGRESS = "in_progress"
-    REQUIRES_ACTION = "requires_action"  # paused: the API waits for the user (function calls, plans)
+    REQUIRES_ACTION = (
+        "requires_action"  # paused: the API waits for the user (function calls, plans)
+    )
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"

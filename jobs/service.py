@@ -11,6 +11,7 @@ certainly did not happen (429, 503, connection refused).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -108,8 +109,14 @@ class PassReport:
 
 class JobService:
     def __init__(
-        self, store: JobStore, gateway: Gateway, clock: Clock, settings: Settings,
-        *, owner: str | None = None, rng: random.Random | None = None,
+        self,
+        store: JobStore,
+        gateway: Gateway,
+        clock: Clock,
+        settings: Settings,
+        *,
+        owner: str | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -162,7 +169,9 @@ class JobService:
                     f"job {parent.id} ended {parent.status}; only a completed job can be continued"
                 )
             if not spec.agent and not spec.model and parent.agent:
-                raise UsageError(f"job {parent.id} ran agent {parent.agent}; give --model or --agent for the next turn")
+                raise UsageError(
+                    f"job {parent.id} ran agent {parent.agent}; give --model or --agent for the next turn"
+                )
 
         job = Job(id=new_job_id(), model=model, agent=spec.agent, created_at=self.clock.now())
         body: dict[str, Any] = {"input": spec.prompt}
@@ -179,7 +188,9 @@ class JobService:
         if parent is not None:
             job.parent_job_id = parent.id
             job.previous_interaction_id = parent.interaction_id
-        job.request_json = json.dumps({k: v for k, v in body.items() if v is not None}, ensure_ascii=False)
+        job.request_json = json.dumps(
+            {k: v for k, v in body.items() if v is not None}, ensure_ascii=False
+        )
         job.prompt_excerpt = " ".join(spec.prompt.split())[:200]
         stored = self.store.insert_job(job, spec.labels, self.clock.now())
         if stored.id != job.id:  # pragma: no cover - the store picked another free id
@@ -224,7 +235,9 @@ class JobService:
     def _submit_once(self, job_id: str) -> float | None:
         """One create attempt. Returns a delay when the job went back to pending to retry."""
         now = self.clock.now()
-        lease_until = now + timedelta(seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN)
+        lease_until = now + timedelta(
+            seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN
+        )
         job = self.store.claim_for_submit(job_id, self.owner, now, lease_until)
         if job is None:
             return None
@@ -241,7 +254,11 @@ class JobService:
             if isinstance(exc, RateLimited):
                 self._pause(delay)
             self._release_submit(
-                job_id, JobStatus.PENDING, _code(exc), f"{exc} (will retry in {delay:.0f}s)", retry_in=delay
+                job_id,
+                JobStatus.PENDING,
+                _code(exc),
+                f"{exc} (will retry in {delay:.0f}s)",
+                retry_in=delay,
             )
             if isinstance(exc, Unreachable):
                 raise
@@ -250,11 +267,15 @@ class JobService:
             self._release_submit(job_id, JobStatus.PENDING, _code(exc), str(exc), retry_in=300.0)
             raise
         except Rejected as exc:
-            self._release_submit(job_id, JobStatus.FAILED, _code(exc), f"the API refused the request: {exc}")
+            self._release_submit(
+                job_id, JobStatus.FAILED, _code(exc), f"the API refused the request: {exc}"
+            )
             return None
         except (OutcomeUnknown, GatewayError) as exc:
             self._release_submit(
-                job_id, JobStatus.SUBMIT_UNKNOWN, "submit_unknown",
+                job_id,
+                JobStatus.SUBMIT_UNKNOWN,
+                "submit_unknown",
                 f"{exc}; not retried automatically (see `jobs resubmit {job_id}`)",
             )
             return None
@@ -273,10 +294,16 @@ class JobService:
         status = JobStatus.from_remote(remote.status)
         now = self.clock.now()
         recorded = self.store.record_submitted(
-            job.id, self.owner, interaction_id=remote.id, remote_status=remote.status,
+            job.id,
+            self.owner,
+            interaction_id=remote.id,
+            remote_status=remote.status,
             status=JobStatus.UNKNOWN if status.is_terminal else status,
-            request_json=json.dumps(body, ensure_ascii=False), remote_created=remote.created,
-            remote_updated=remote.updated, now=now, next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
+            request_json=json.dumps(body, ensure_ascii=False),
+            remote_created=remote.created,
+            remote_updated=remote.updated,
+            now=now,
+            next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
             previous_interaction_id=body.get("previous_interaction_id"),
         )
         try:
@@ -286,8 +313,12 @@ class JobService:
                 # will ever poll this interaction or read its output; stop the run rather than pay
                 # for it (best effort).
                 gone = self.store.find_job(job.id)
-                log.warning("job %s (%s): interaction %s came too late to be recorded; cancelling it",
-                            job.id, gone.status if gone else "deleted", remote.id)
+                log.warning(
+                    "job %s (%s): interaction %s came too late to be recorded; cancelling it",
+                    job.id,
+                    gone.status if gone else "deleted",
+                    remote.id,
+                )
                 self.gateway.cancel(remote.id)
                 return
             fresh = self.store.get_job(job.id)
@@ -299,17 +330,30 @@ class JobService:
         except (GatewayError, StoreError) as exc:
             # The id is safe; the worker's next poll of this job finishes what is left (it claims
             # jobs with an unsent cancel too).
-            log.warning("job %s: recorded interaction %s; follow-up failed, left to the worker: %s",
-                        job.id, remote.id, exc)
+            log.warning(
+                "job %s: recorded interaction %s; follow-up failed, left to the worker: %s",
+                job.id,
+                remote.id,
+                exc,
+            )
 
     def _release_submit(
         self, job_id: str, to: JobStatus, code: str, message: str, *, retry_in: float | None = None
     ) -> None:
         now = self.clock.now()
         next_attempt = now + timedelta(seconds=retry_in) if retry_in is not None else None
-        self._write_or_defer(job_id, lambda: self.store.release_submit(
-            job_id, self.owner, to=to, now=now, next_attempt_at=next_attempt, error_code=code, error_message=message,
-        ))
+        self._write_or_defer(
+            job_id,
+            lambda: self.store.release_submit(
+                job_id,
+                self.owner,
+                to=to,
+                now=now,
+                next_attempt_at=next_attempt,
+                error_code=code,
+                error_message=message,
+            ),
+        )
 
     def _write_or_defer(self, job_id: str, write: Callable[[], object]) -> None:
         """Run a write that records what the API just did. If the store cannot take it now (full,
@@ -331,7 +375,9 @@ class JobService:
         """Explicitly resubmit a `submit_unknown` job (it may then run, and be paid for, twice)."""
         job = self.store.get_job(job_id)
         if job.job_status is not JobStatus.SUBMIT_UNKNOWN:
-            raise InvalidTransition(f"job {job.id} is {job.status}; only submit_unknown jobs can be resubmitted")
+            raise InvalidTransition(
+                f"job {job.id} is {job.status}; only submit_unknown jobs can be resubmitted"
+            )
         self.gateway_ready()
         if not self.store.reset_for_resubmit(job.id, self.clock.now()):
             raise InvalidTransition(f"job {job.id} changed meanwhile; see `jobs show {job.id}`")
@@ -339,7 +385,9 @@ class JobService:
 
     # -- polling -----------------------------------------------------------------------------------
 
-    def run_pass(self, *, job_ids: Sequence[str] | None = None, limit: int | None = None) -> PassReport:
+    def run_pass(
+        self, *, job_ids: Sequence[str] | None = None, limit: int | None = None
+    ) -> PassReport:
         """One pass of the worker: recover, submit what is ready, poll what is due."""
         report = PassReport()
         self._flush_deferred()  # before anything can mark those jobs submit_unknown
@@ -398,8 +446,14 @@ class JobService:
         except RemoteNotFound:
             # The API forgets interactions after its retention period; we have no output saved.
             ok = self.store.record_terminal(
-                job.id, status=JobStatus.EXPIRED, remote_status=None, now=self.clock.now(),
-                result=TerminalResult(), usage={}, owner=self.owner, error_code="not_found",
+                job.id,
+                status=JobStatus.EXPIRED,
+                remote_status=None,
+                now=self.clock.now(),
+                result=TerminalResult(),
+                usage={},
+                owner=self.owner,
+                error_code="not_found",
                 error_message="the API no longer has this interaction (deleted or past its retention)",
             )
             return "finished" if ok else "polled"
@@ -412,9 +466,16 @@ class JobService:
             if exc.status_code == 200:  # a malformed reply: keep the job visible as unknown
                 now = self.clock.now()
                 self.store.record_poll(
-                    job.id, self.owner, status=JobStatus.UNKNOWN, remote_status=None, remote_updated=None,
-                    now=now, next_poll_at=now + timedelta(seconds=self._error_delay(job)),
-                    error_code="malformed_reply", error_message=str(exc), detail=str(exc),
+                    job.id,
+                    self.owner,
+                    status=JobStatus.UNKNOWN,
+                    remote_status=None,
+                    remote_updated=None,
+                    now=now,
+                    next_poll_at=now + timedelta(seconds=self._error_delay(job)),
+                    error_code="malformed_reply",
+                    error_message=str(exc),
+                    detail=str(exc),
                 )
             else:
                 self._poll_error(job, str(exc))
@@ -433,11 +494,21 @@ class JobService:
         if status.is_terminal:
             code, message = remote.error_summary()
             return self.store.record_terminal(
-                job.id, status=status, remote_status=remote.status, now=now,
-                remote_updated=remote.updated, owner=owner, error_code=code, error_message=message,
+                job.id,
+                status=status,
+                remote_status=remote.status,
+                now=now,
+                remote_updated=remote.updated,
+                owner=owner,
+                error_code=code,
+                error_message=message,
                 result=TerminalResult(
-                    output_text=remote.output_text, thoughts=remote.thoughts, steps=remote.steps,
-                    usage=remote.usage, errors=remote.errors, raw=remote.raw,
+                    output_text=remote.output_text,
+                    thoughts=remote.thoughts,
+                    steps=remote.steps,
+                    usage=remote.usage,
+                    errors=remote.errors,
+                    raw=remote.raw,
                 ),
                 usage=remote.usage_figures(),
             )
@@ -453,9 +524,15 @@ class JobService:
         if owner is None:
             return False
         self.store.record_poll(
-            job.id, owner, status=status, remote_status=remote.status, remote_updated=remote.updated,
-            now=now, next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
-            error_code="unknown_status" if status is JobStatus.UNKNOWN else None, error_message=message,
+            job.id,
+            owner,
+            status=status,
+            remote_status=remote.status,
+            remote_updated=remote.updated,
+            now=now,
+            next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
+            error_code="unknown_status" if status is JobStatus.UNKNOWN else None,
+            error_message=message,
             detail=detail,
         )
         return False
@@ -463,7 +540,13 @@ class JobService:
     def _poll_error(self, job: Job, message: str, *, min_delay: float = 0.0) -> None:
         now = self.clock.now()
         delay = max(min_delay, self._error_delay(job))
-        self.store.record_poll_error(job.id, self.owner, now=now, next_poll_at=now + timedelta(seconds=delay), message=message)
+        self.store.record_poll_error(
+            job.id,
+            self.owner,
+            now=now,
+            next_poll_at=now + timedelta(seconds=delay),
+            message=message,
+        )
 
     # -- cancelling and deleting -------------------------------------------------------------------
 
@@ -473,7 +556,10 @@ class JobService:
         job = self.store.get_job(job_id)
         if job.job_status.is_terminal:
             raise InvalidTransition(f"job {job.id} already ended {job.status}; nothing to cancel")
-        if job.job_status in (JobStatus.PENDING, JobStatus.SUBMIT_UNKNOWN) and self.store.cancel_unsent(job.id, self.clock.now()):
+        if job.job_status in (
+            JobStatus.PENDING,
+            JobStatus.SUBMIT_UNKNOWN,
+        ) and self.store.cancel_unsent(job.id, self.clock.now()):
             return self.store.get_job(job.id)
         job, _first = self.store.request_cancel(job.id, self.clock.now())
         if job.interaction_id and not job.cancel_sent_at:
@@ -493,8 +579,13 @@ class JobService:
                 remote = self.gateway.get(job.interaction_id)
             except RemoteNotFound:
                 self.store.record_terminal(
-                    job.id, status=JobStatus.EXPIRED, remote_status=None, now=self.clock.now(),
-                    result=TerminalResult(), usage={}, error_code="not_found",
+                    job.id,
+                    status=JobStatus.EXPIRED,
+                    remote_status=None,
+                    now=self.clock.now(),
+                    result=TerminalResult(),
+                    usage={},
+                    error_code="not_found",
                     error_message="the API no longer has this interaction",
                 )
                 return self.store.get_job(job.id)
@@ -510,7 +601,9 @@ class JobService:
     def delete(self, job_id: str, *, remote: bool = True) -> None:
         """Delete a job locally and (unless remote=False) its stored interaction remotely."""
         job = self.store.get_job(job_id)
-        waiting = [c.id for c in self.store.children_of(job.id) if c.job_status is JobStatus.PENDING]
+        waiting = [
+            c.id for c in self.store.children_of(job.id) if c.job_status is JobStatus.PENDING
+        ]
         if waiting:
             # Deleting it would send the follow-up as a new conversation, without this turn.
             raise InvalidTransition(
@@ -520,19 +613,21 @@ class JobService:
         if remote and job.interaction_id and job.job_status is not JobStatus.EXPIRED:
             self.gateway_ready()
             if not job.job_status.is_terminal and not job.cancel_sent_at:
-                try:
+                with contextlib.suppress(InvalidTransition, Rejected):
                     self.cancel(job.id)
-                except (InvalidTransition, Rejected):
-                    pass
-            try:
+            with contextlib.suppress(RemoteNotFound):
                 self.gateway.delete(job.interaction_id)
-            except RemoteNotFound:
-                pass
         self.store.delete_job(job.id)
 
     # -- waiting -----------------------------------------------------------------------------------
 
-    def wait(self, job_id: str, *, on_update: Callable[[Job], None] | None = None, timeout: float | None = None) -> Job:
+    def wait(
+        self,
+        job_id: str,
+        *,
+        on_update: Callable[[Job], None] | None = None,
+        timeout: float | None = None,
+    ) -> Job:
         """Follow a job (and the turns it waits on) until it is terminal or needs the user."""
         job = self.store.get_job(job_id)
         ids = [j.id for j in self.chain(job)]
@@ -543,7 +638,10 @@ class JobService:
             if job.status != last_status and on_update:
                 on_update(job)
             last_status = job.status
-            if job.job_status.is_terminal or job.job_status in (JobStatus.SUBMIT_UNKNOWN, JobStatus.REQUIRES_ACTION):
+            if job.job_status.is_terminal or job.job_status in (
+                JobStatus.SUBMIT_UNKNOWN,
+                JobStatus.REQUIRES_ACTION,
+            ):
                 return job
             if deadline is not None and self.clock.monotonic() >= deadline:
                 return job
@@ -557,7 +655,10 @@ class JobService:
             times.append(self.paused_until)
         if not times:
             return float(self.settings["polling.min_interval"])
-        return min(max(0.2, (min(times) - now).total_seconds()), float(self.settings["polling.agent_max_interval"]))
+        return min(
+            max(0.2, (min(times) - now).total_seconds()),
+            float(self.settings["polling.agent_max_interval"]),
+        )
 
     # -- pacing ------------------------------------------------------------------------------------
 
@@ -567,7 +668,9 @@ class JobService:
         started = job.submitted_at or now
         elapsed = max(0.0, (now - started).total_seconds())
         lo = float(self.settings["polling.min_interval"])
-        hi = float(self.settings["polling.agent_max_interval" if job.agent else "polling.max_interval"])
+        hi = float(
+            self.settings["polling.agent_max_interval" if job.agent else "polling.max_interval"]
+        )
         base = min(hi, max(lo, elapsed / 10))
         return base * self.rng.uniform(0.9, 1.1)
 

@@ -127,7 +127,11 @@ class JobStore:
                 label.key == key, label.value == value
             )
         if filt.search:
-            pattern = "%" + filt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = (
+                "%"
+                + filt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
             query = query.where(Job.prompt_excerpt.ilike(pattern, escape="\\"))  # type: ignore[attr-defined]
         query = query.order_by(Job.created_at.desc(), Job.id.desc())  # type: ignore[attr-defined]
         if filt.limit:
@@ -162,7 +166,9 @@ class JobStore:
 
     # -- submitting --------------------------------------------------------------------------------
 
-    def claim_for_submit(self, job_id: str, owner: str, now: datetime, lease_until: datetime) -> Job | None:
+    def claim_for_submit(
+        self, job_id: str, owner: str, now: datetime, lease_until: datetime
+    ) -> Job | None:
         """pending -> submitting, if the job is still pending, due and unowned; None otherwise."""
         with self.db.write() as session:
             result = session.exec(
@@ -182,7 +188,9 @@ class JobStore:
             _event(session, job_id, now, "submitting", f"by {owner}")
             return session.get(Job, job_id)
 
-    def submittable_ids(self, now: datetime, limit: int, job_ids: Sequence[str] | None = None) -> list[str]:
+    def submittable_ids(
+        self, now: datetime, limit: int, job_ids: Sequence[str] | None = None
+    ) -> list[str]:
         """Pending jobs that are due and whose predecessor (if any) is finished."""
         parent = sa.orm.aliased(Job)
         query = (
@@ -201,22 +209,43 @@ class JobStore:
             return list(session.exec(query))
 
     def record_submitted(
-        self, job_id: str, owner: str, *, interaction_id: str, remote_status: str | None,
-        status: JobStatus, request_json: str, remote_created: datetime | None,
-        remote_updated: datetime | None, now: datetime, next_poll_at: datetime,
+        self,
+        job_id: str,
+        owner: str,
+        *,
+        interaction_id: str,
+        remote_status: str | None,
+        status: JobStatus,
+        request_json: str,
+        remote_created: datetime | None,
+        remote_updated: datetime | None,
+        now: datetime,
+        next_poll_at: datetime,
         previous_interaction_id: str | None = None,
     ) -> bool:
         """submitting -> the remote status, with the interaction id. False if we lost the lease."""
         with self.db.write() as session:
             result = session.exec(
                 sa.update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.SUBMITTING.value, Job.lease_owner == owner)
+                .where(
+                    Job.id == job_id,
+                    Job.status == JobStatus.SUBMITTING.value,
+                    Job.lease_owner == owner,
+                )
                 .values(
-                    status=status.value, remote_status=remote_status, interaction_id=interaction_id,
-                    request_json=request_json, submitted_at=now, remote_created_at=remote_created,
+                    status=status.value,
+                    remote_status=remote_status,
+                    interaction_id=interaction_id,
+                    request_json=request_json,
+                    submitted_at=now,
+                    remote_created_at=remote_created,
                     previous_interaction_id=previous_interaction_id,
-                    remote_updated_at=remote_updated, next_poll_at=next_poll_at,
-                    lease_owner=None, lease_expires_at=None, error_code=None, error_message=None,
+                    remote_updated_at=remote_updated,
+                    next_poll_at=next_poll_at,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error_code=None,
+                    error_message=None,
                 )
             )
             if result.rowcount == 1:
@@ -226,11 +255,20 @@ class JobStore:
             # so the job can be found again instead of being resubmitted (and paid) twice.
             late = session.exec(
                 sa.update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.SUBMIT_UNKNOWN.value, Job.interaction_id.is_(None))  # type: ignore[union-attr]
+                .where(
+                    Job.id == job_id,
+                    Job.status == JobStatus.SUBMIT_UNKNOWN.value,
+                    Job.interaction_id.is_(None),
+                )  # type: ignore[union-attr]
                 .values(
-                    status=status.value, remote_status=remote_status, interaction_id=interaction_id,
-                    request_json=request_json, submitted_at=now, next_poll_at=next_poll_at,
-                    lease_owner=None, lease_expires_at=None,
+                    status=status.value,
+                    remote_status=remote_status,
+                    interaction_id=interaction_id,
+                    request_json=request_json,
+                    submitted_at=now,
+                    next_poll_at=next_poll_at,
+                    lease_owner=None,
+                    lease_expires_at=None,
                 )
             )
             if late.rowcount == 1:
@@ -239,21 +277,35 @@ class JobStore:
             return False
 
     def release_submit(
-        self, job_id: str, owner: str, *, to: JobStatus, now: datetime,
-        next_attempt_at: datetime | None = None, error_code: str | None = None,
+        self,
+        job_id: str,
+        owner: str,
+        *,
+        to: JobStatus,
+        now: datetime,
+        next_attempt_at: datetime | None = None,
+        error_code: str | None = None,
         error_message: str | None = None,
     ) -> bool:
         """submitting -> pending (retry later), submit_unknown, or failed (rejected)."""
         values: dict[str, Any] = {
-            "status": to.value, "lease_owner": None, "lease_expires_at": None,
-            "error_code": error_code, "error_message": error_message, "next_poll_at": next_attempt_at,
+            "status": to.value,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "error_code": error_code,
+            "error_message": error_message,
+            "next_poll_at": next_attempt_at,
         }
         if to.is_terminal:
             values["finished_at"] = now
         with self.db.write() as session:
             result = session.exec(
                 sa.update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.SUBMITTING.value, Job.lease_owner == owner)
+                .where(
+                    Job.id == job_id,
+                    Job.status == JobStatus.SUBMITTING.value,
+                    Job.lease_owner == owner,
+                )
                 .values(**values)
             )
             if result.rowcount == 1:
@@ -264,7 +316,8 @@ class JobStore:
     def mark_stale_submissions(self, now: datetime) -> list[str]:
         """Submitting jobs whose submitter died (lease expired) -> submit_unknown. Never resubmitted."""
         stale = select(Job.id).where(
-            Job.status == JobStatus.SUBMITTING.value, Job.lease_expires_at < now  # type: ignore[operator]
+            Job.status == JobStatus.SUBMITTING.value,
+            Job.lease_expires_at < now,  # type: ignore[operator]
         )
         if not self._exists(stale):
             return []
@@ -275,7 +328,9 @@ class JobStore:
                     sa.update(Job)
                     .where(Job.id == job_id, Job.status == JobStatus.SUBMITTING.value)
                     .values(
-                        status=JobStatus.SUBMIT_UNKNOWN.value, lease_owner=None, lease_expires_at=None,
+                        status=JobStatus.SUBMIT_UNKNOWN.value,
+                        lease_owner=None,
+                        lease_expires_at=None,
                         error_code="submit_unknown",
                         error_message="the submitter stopped while create was in flight; "
                         "the interaction may exist remotely (see `jobs resubmit`)",
@@ -302,11 +357,15 @@ class JobStore:
                     sa.update(Job)
                     .where(Job.id == job_id, Job.status == JobStatus.PENDING.value)
                     .values(
-                        status=JobStatus.FAILED.value, finished_at=now, error_code="predecessor_not_completed",
+                        status=JobStatus.FAILED.value,
+                        finished_at=now,
+                        error_code="predecessor_not_completed",
                         error_message=f"not sent: the job it continues ({parent_id}) ended {parent_status}",
                     )
                 )
-                _event(session, job_id, now, "failed", f"predecessor {parent_id} ended {parent_status}")
+                _event(
+                    session, job_id, now, "failed", f"predecessor {parent_id} ended {parent_status}"
+                )
             return [r[0] for r in rows]
 
     def reset_for_resubmit(self, job_id: str, now: datetime) -> bool:
@@ -315,7 +374,12 @@ class JobStore:
             result = session.exec(
                 sa.update(Job)
                 .where(Job.id == job_id, Job.status == JobStatus.SUBMIT_UNKNOWN.value)
-                .values(status=JobStatus.PENDING.value, next_poll_at=None, error_code=None, error_message=None)
+                .values(
+                    status=JobStatus.PENDING.value,
+                    next_poll_at=None,
+                    error_code=None,
+                    error_message=None,
+                )
             )
             if result.rowcount == 1:
                 _event(session, job_id, now, "resubmit", "requested by the user")
@@ -325,7 +389,11 @@ class JobStore:
     # -- polling -----------------------------------------------------------------------------------
 
     def claim_due(
-        self, owner: str, now: datetime, lease_until: datetime, limit: int,
+        self,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
         """Lease up to `limit` jobs that are due for a poll or have a cancel to send."""
@@ -343,7 +411,11 @@ class JobStore:
             return []
         with self.db.write() as session:
             ids = list(
-                session.exec(candidates.order_by(Job.next_poll_at).limit(limit).with_for_update(skip_locked=True))
+                session.exec(
+                    candidates.order_by(Job.next_poll_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
             )
             if not ids:
                 return []
@@ -352,12 +424,23 @@ class JobStore:
                 .where(Job.id.in_(ids))  # type: ignore[attr-defined]
                 .values(lease_owner=owner, lease_expires_at=lease_until)
             )
-            return list(session.exec(select(Job).where(Job.id.in_(ids)).options(defer(Job.request_json))))  # type: ignore[attr-defined,arg-type]
+            return list(
+                session.exec(select(Job).where(Job.id.in_(ids)).options(defer(Job.request_json)))
+            )  # type: ignore[attr-defined,arg-type]
 
     def record_poll(
-        self, job_id: str, owner: str, *, status: JobStatus, remote_status: str | None,
-        remote_updated: datetime | None, now: datetime, next_poll_at: datetime,
-        error_code: str | None = None, error_message: str | None = None, detail: str | None = None,
+        self,
+        job_id: str,
+        owner: str,
+        *,
+        status: JobStatus,
+        remote_status: str | None,
+        remote_updated: datetime | None,
+        now: datetime,
+        next_poll_at: datetime,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        detail: str | None = None,
     ) -> bool:
         """A non-terminal poll result; releases the lease. A change of status is written to the
         job's history, with `detail` (e.g. the raw reply of an unknown status) when given."""
@@ -371,15 +454,23 @@ class JobStore:
                 sa.update(Job)
                 .where(Job.id == job_id, Job.lease_owner == owner, Job.status.in_(_POLLABLE))  # type: ignore[attr-defined]
                 .values(
-                    status=status.value, remote_status=remote_status,
+                    status=status.value,
+                    remote_status=remote_status,
                     remote_updated_at=remote_updated or Job.remote_updated_at,
-                    last_polled_at=now, next_poll_at=next_poll_at, poll_count=Job.poll_count + 1,
-                    consecutive_errors=0, lease_owner=None, lease_expires_at=None,
-                    error_code=error_code, error_message=error_message,
+                    last_polled_at=now,
+                    next_poll_at=next_poll_at,
+                    poll_count=Job.poll_count + 1,
+                    consecutive_errors=0,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error_code=error_code,
+                    error_message=error_message,
                 )
             )
             if result.rowcount == 1 and current != status.value:
-                _event(session, job_id, now, status.value, detail or f"remote status {remote_status!r}")
+                _event(
+                    session, job_id, now, status.value, detail or f"remote status {remote_status!r}"
+                )
             return result.rowcount == 1
 
     def record_poll_error(
@@ -391,17 +482,30 @@ class JobStore:
                 sa.update(Job)
                 .where(Job.id == job_id, Job.lease_owner == owner, Job.status.in_(_POLLABLE))  # type: ignore[attr-defined]
                 .values(
-                    last_polled_at=now, next_poll_at=next_poll_at, poll_count=Job.poll_count + 1,
-                    consecutive_errors=Job.consecutive_errors + 1, lease_owner=None,
-                    lease_expires_at=None, error_message=message,
+                    last_polled_at=now,
+                    next_poll_at=next_poll_at,
+                    poll_count=Job.poll_count + 1,
+                    consecutive_errors=Job.consecutive_errors + 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error_message=message,
                 )
             )
             return result.rowcount == 1
 
     def record_terminal(
-        self, job_id: str, *, status: JobStatus, remote_status: str | None, now: datetime,
-        result: TerminalResult, usage: dict[str, int | None], remote_updated: datetime | None = None,
-        error_code: str | None = None, error_message: str | None = None, owner: str | None = None,
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        remote_status: str | None,
+        now: datetime,
+        result: TerminalResult,
+        usage: dict[str, int | None],
+        remote_updated: datetime | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        owner: str | None = None,
     ) -> bool:
         """Any live status -> a terminal one, with outputs and usage, in one transaction.
 
@@ -414,12 +518,20 @@ class JobStore:
                 update = update.where(Job.lease_owner == owner)
             updated = session.exec(
                 update.values(
-                    status=status.value, remote_status=remote_status, finished_at=now,
-                    last_polled_at=now, next_poll_at=None, poll_count=Job.poll_count + 1,
+                    status=status.value,
+                    remote_status=remote_status,
+                    finished_at=now,
+                    last_polled_at=now,
+                    next_poll_at=None,
+                    poll_count=Job.poll_count + 1,
                     remote_updated_at=remote_updated or Job.remote_updated_at,
-                    lease_owner=None, lease_expires_at=None, consecutive_errors=0,
-                    error_code=error_code, error_message=error_message,
-                    output_chars=len(result.output_text), **usage,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    consecutive_errors=0,
+                    error_code=error_code,
+                    error_message=error_message,
+                    output_chars=len(result.output_text),
+                    **usage,
                 )
             )
             if updated.rowcount != 1:
@@ -435,7 +547,13 @@ class JobStore:
                     raw_json=_dumps(result.raw or {}),
                 )
             )
-            _event(session, job_id, now, status.value, error_message or f"remote status {remote_status!r}")
+            _event(
+                session,
+                job_id,
+                now,
+                status.value,
+                error_message or f"remote status {remote_status!r}",
+            )
             session.flush()
             crash_point("store.terminal_uncommitted")
             return True
@@ -449,7 +567,9 @@ class JobStore:
             return
         with self.db.write() as session:
             session.exec(
-                sa.update(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner).values(  # type: ignore[attr-defined]
+                sa.update(Job)
+                .where(Job.id.in_(list(job_ids)), Job.lease_owner == owner)
+                .values(  # type: ignore[attr-defined]
                     lease_owner=None, lease_expires_at=None
                 )
             )
@@ -461,7 +581,11 @@ class JobStore:
         with self.db.write() as session:
             result = session.exec(
                 sa.update(Job)
-                .where(Job.id == job_id, Job.cancel_requested_at.is_(None), Job.status.not_in(_TERMINAL))  # type: ignore[union-attr,attr-defined]
+                .where(
+                    Job.id == job_id,
+                    Job.cancel_requested_at.is_(None),
+                    Job.status.not_in(_TERMINAL),
+                )  # type: ignore[union-attr,attr-defined]
                 .values(cancel_requested_at=now)
             )
             first = result.rowcount == 1
@@ -477,8 +601,16 @@ class JobStore:
         with self.db.write() as session:
             result = session.exec(
                 sa.update(Job)
-                .where(Job.id == job_id, Job.status.in_([JobStatus.PENDING.value, JobStatus.SUBMIT_UNKNOWN.value]))  # type: ignore[attr-defined]
-                .values(status=JobStatus.CANCELLED.value, finished_at=now, cancel_sent_at=None, next_poll_at=None)
+                .where(
+                    Job.id == job_id,
+                    Job.status.in_([JobStatus.PENDING.value, JobStatus.SUBMIT_UNKNOWN.value]),
+                )  # type: ignore[attr-defined]
+                .values(
+                    status=JobStatus.CANCELLED.value,
+                    finished_at=now,
+                    cancel_sent_at=None,
+                    next_poll_at=None,
+                )
             )
             if result.rowcount == 1:
                 _event(session, job_id, now, "cancelled", "cancelled before it was sent")
@@ -491,8 +623,11 @@ class JobStore:
             result = session.exec(
                 sa.update(Job)
                 .where(
-                    Job.id == job_id, Job.cancel_requested_at.is_not(None), Job.cancel_sent_at.is_(None),  # type: ignore[union-attr]
-                    Job.interaction_id.is_not(None), Job.status.not_in(_TERMINAL),  # type: ignore[union-attr,attr-defined]
+                    Job.id == job_id,
+                    Job.cancel_requested_at.is_not(None),
+                    Job.cancel_sent_at.is_(None),  # type: ignore[union-attr]
+                    Job.interaction_id.is_not(None),
+                    Job.status.not_in(_TERMINAL),  # type: ignore[union-attr,attr-defined]
                 )
                 .values(cancel_sent_at=now)
             )
@@ -505,13 +640,17 @@ class JobStore:
         """The remote cancel failed: let the next worker pass send it again."""
         with self.db.write() as session:
             session.exec(
-                sa.update(Job).where(Job.id == job_id, Job.status.not_in(_TERMINAL)).values(cancel_sent_at=None)  # type: ignore[attr-defined]
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status.not_in(_TERMINAL))
+                .values(cancel_sent_at=None)  # type: ignore[attr-defined]
             )
 
     def poll_soon(self, job_id: str, now: datetime) -> None:
         with self.db.write() as session:
             session.exec(
-                sa.update(Job).where(Job.id == job_id, Job.status.in_(_POLLABLE)).values(next_poll_at=now)  # type: ignore[attr-defined]
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status.in_(_POLLABLE))
+                .values(next_poll_at=now)  # type: ignore[attr-defined]
             )
 
     # -- deleting ----------------------------------------------------------------------------------
@@ -520,7 +659,9 @@ class JobStore:
         with self.db.write() as session:
             for table in (JobEvent, JobLabel, JobResult):
                 session.exec(sa.delete(table).where(table.job_id == job_id))  # type: ignore[attr-defined]
-            session.exec(sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None))
+            session.exec(
+                sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None)
+            )
             return session.exec(sa.delete(Job).where(Job.id == job_id)).rowcount == 1
 
     def _exists(self, query: Any) -> bool:
@@ -559,7 +700,9 @@ class JobStore:
     def leases(self) -> list[tuple[str, str, datetime]]:
         with self.db.read() as session:
             rows = session.exec(
-                select(Job.id, Job.lease_owner, Job.lease_expires_at).where(Job.lease_owner.is_not(None))  # type: ignore[union-attr]
+                select(Job.id, Job.lease_owner, Job.lease_expires_at).where(
+                    Job.lease_owner.is_not(None)
+                )  # type: ignore[union-attr]
             )
             return [(r[0], r[1], r[2]) for r in rows]
 

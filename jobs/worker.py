@@ -7,6 +7,7 @@ workers goes through leases in our own tables (see store.claim_due).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -28,7 +29,11 @@ class Worker:
         self._stopping = threading.Event()
         now = service.clock.now()
         self._row = WorkerRow(
-            id=self.id, hostname=socket.gethostname(), pid=os.getpid(), started_at=now, heartbeat_at=now
+            id=self.id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            heartbeat_at=now,
         )
 
     def poll_once(self) -> PassReport:
@@ -56,8 +61,14 @@ class Worker:
                 on_pass(report)
 
         scheduler.add_job(
-            tick_job, "interval", seconds=tick, id="poll", max_instances=1, coalesce=True,
-            misfire_grace_time=None, next_run_time=self.service.clock.now(),
+            tick_job,
+            "interval",
+            seconds=tick,
+            id="poll",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=self.service.clock.now(),
         )
 
         def shutdown(signum: int, _frame: object) -> None:
@@ -83,14 +94,10 @@ class Worker:
         self._stopping.set()
         scheduler = getattr(self, "_scheduler", None)
         if scheduler is not None:
-            try:
+            with contextlib.suppress(SchedulerNotRunningError):
                 scheduler.shutdown(wait=False)
-            except SchedulerNotRunningError:
-                pass
 
     def _mark_stopped(self) -> None:
         self._row.stopped_at = self.service.clock.now()
-        try:
+        with contextlib.suppress(StoreError):
             self.service.store.heartbeat(self._row)
-        except StoreError:
-            pass

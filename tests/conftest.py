@@ -165,7 +165,14 @@ def make_service(clock):
     def make(settings, *, owner: str = "test-worker", seed: int = 0):
         database = open_database(settings.db_url)
         opened.append(database)
-        return JobService(JobStore(database), Gateway(settings), clock, settings, owner=owner, rng=random.Random(seed))
+        return JobService(
+            JobStore(database),
+            Gateway(settings),
+            clock,
+            settings,
+            owner=owner,
+            rng=random.Random(seed),
+        )
 
     yield make
     for database in opened:

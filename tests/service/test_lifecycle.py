@@ -45,7 +45,9 @@ def test_a_model_job_is_polled_to_completion_with_output_and_usage(service, emul
 
 
 def test_polls_get_sparser_as_a_research_job_runs(service, emulator, clock):
-    job = service.submit_new(SubmitSpec(prompt="Research the history of tea.", agent="deep-research-preview-04-2026"))
+    job = service.submit_new(
+        SubmitSpec(prompt="Research the history of tea.", agent="deep-research-preview-04-2026")
+    )
     done = run_until_terminal(service, clock, job.id, step=1.0, limit=20000)
     assert done.status == "completed"
     elapsed = (done.finished_at - done.submitted_at).total_seconds()

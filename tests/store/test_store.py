@@ -23,17 +23,35 @@ def store(database):
 
 
 def new_job(store: JobStore, clock: FakeClock, **fields) -> Job:
-    job = Job(id=fields.pop("id", "job234"), model="m", created_at=clock.now(), prompt_excerpt="p", **fields)
-    return store.insert_job(job, fields.pop("labels", {}) if "labels" in fields else {}, clock.now())
+    job = Job(
+        id=fields.pop("id", "job234"),
+        model="m",
+        created_at=clock.now(),
+        prompt_excerpt="p",
+        **fields,
+    )
+    return store.insert_job(
+        job, fields.pop("labels", {}) if "labels" in fields else {}, clock.now()
+    )
 
 
-def running(store: JobStore, clock: FakeClock, job_id: str = "job234", interaction: str = "int_1") -> Job:
+def running(
+    store: JobStore, clock: FakeClock, job_id: str = "job234", interaction: str = "int_1"
+) -> Job:
     new_job(store, clock, id=job_id)
     now = clock.now()
     assert store.claim_for_submit(job_id, "a", now, now + timedelta(seconds=60))
     assert store.record_submitted(
-        job_id, "a", interaction_id=interaction, remote_status="in_progress", status=JobStatus.IN_PROGRESS,
-        request_json="{}", remote_created=None, remote_updated=None, now=now, next_poll_at=now,
+        job_id,
+        "a",
+        interaction_id=interaction,
+        remote_status="in_progress",
+        status=JobStatus.IN_PROGRESS,
+        request_json="{}",
+        remote_created=None,
+        remote_updated=None,
+        now=now,
+        next_poll_at=now,
     )
     return store.get_job(job_id)
 
@@ -57,8 +75,16 @@ def test_a_dead_submitter_leaves_submit_unknown_never_pending(store, clock):
     assert job.status == "submit_unknown" and job.lease_owner is None
     # The original submitter coming back late still records the id, so the job is found again.
     assert store.record_submitted(
-        "job234", "a", interaction_id="int_late", remote_status="in_progress", status=JobStatus.IN_PROGRESS,
-        request_json="{}", remote_created=None, remote_updated=None, now=now, next_poll_at=now,
+        "job234",
+        "a",
+        interaction_id="int_late",
+        remote_status="in_progress",
+        status=JobStatus.IN_PROGRESS,
+        request_json="{}",
+        remote_created=None,
+        remote_updated=None,
+        now=now,
+        next_poll_at=now,
     )
     assert store.get_job("int_late").id == "job234"
 
@@ -80,17 +106,40 @@ def test_terminal_states_are_absorbing_and_written_with_their_result(store, cloc
     running(store, clock)
     now = clock.now()
     [job] = store.claim_due("w1", now, now + timedelta(seconds=60), 1)
-    usage = {"input_tokens": 3, "output_tokens": 4, "thought_tokens": 0, "cached_tokens": 0, "tool_use_tokens": 0, "total_tokens": 7}
+    usage = {
+        "input_tokens": 3,
+        "output_tokens": 4,
+        "thought_tokens": 0,
+        "cached_tokens": 0,
+        "tool_use_tokens": 0,
+        "total_tokens": 7,
+    }
     assert store.record_terminal(
-        job.id, status=JobStatus.COMPLETED, remote_status="completed", now=now, owner="w1",
-        result=TerminalResult(output_text="answer", thoughts=["t"]), usage=usage,
+        job.id,
+        status=JobStatus.COMPLETED,
+        remote_status="completed",
+        now=now,
+        owner="w1",
+        result=TerminalResult(output_text="answer", thoughts=["t"]),
+        usage=usage,
     )
     for status in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED):
         assert not store.record_terminal(
-            job.id, status=status, remote_status=status.value, now=now, result=TerminalResult(output_text="other"), usage={},
+            job.id,
+            status=status,
+            remote_status=status.value,
+            now=now,
+            result=TerminalResult(output_text="other"),
+            usage={},
         )
     assert not store.record_poll(
-        job.id, "w1", status=JobStatus.IN_PROGRESS, remote_status="in_progress", remote_updated=None, now=now, next_poll_at=now
+        job.id,
+        "w1",
+        status=JobStatus.IN_PROGRESS,
+        remote_status="in_progress",
+        remote_updated=None,
+        now=now,
+        next_poll_at=now,
     )
     stored = store.get_job(job.id)
     assert (stored.status, stored.total_tokens, stored.output_chars) == ("completed", 7, 6)
@@ -105,10 +154,22 @@ def test_a_worker_that_lost_its_lease_cannot_record(store, clock):
     later = now + timedelta(seconds=11)
     store.claim_due("w2", later, later + timedelta(seconds=60), 1)
     assert not store.record_poll(
-        "job234", "w1", status=JobStatus.IN_PROGRESS, remote_status="in_progress", remote_updated=None, now=later, next_poll_at=later
+        "job234",
+        "w1",
+        status=JobStatus.IN_PROGRESS,
+        remote_status="in_progress",
+        remote_updated=None,
+        now=later,
+        next_poll_at=later,
     )
     assert not store.record_terminal(
-        "job234", status=JobStatus.COMPLETED, remote_status="completed", now=later, owner="w1", result=TerminalResult(), usage={}
+        "job234",
+        status=JobStatus.COMPLETED,
+        remote_status="completed",
+        now=later,
+        owner="w1",
+        result=TerminalResult(),
+        usage={},
     )
     assert store.get_job("job234").lease_owner == "w2"
 
@@ -129,15 +190,24 @@ def test_listing_filters_by_status_label_time_and_text(store, clock):
     store.insert_job(job, {"team": "a"}, clock.now())
     assert [j.id for j in store.list_jobs()] == ["new234", "old234"]
     assert [j.id for j in store.list_jobs(JobFilter(labels={"team": "a"}))] == ["new234"]
-    assert [j.id for j in store.list_jobs(JobFilter(since=clock.now() - timedelta(minutes=5)))] == ["new234"]
+    assert [j.id for j in store.list_jobs(JobFilter(since=clock.now() - timedelta(minutes=5)))] == [
+        "new234"
+    ]
     assert [j.id for j in store.list_jobs(JobFilter(search="100% of_"))] == ["new234"]
-    assert store.list_jobs(JobFilter(search="%")) == [] or all("%" in j.prompt_excerpt for j in store.list_jobs(JobFilter(search="%")))
+    assert store.list_jobs(JobFilter(search="%")) == [] or all(
+        "%" in j.prompt_excerpt for j in store.list_jobs(JobFilter(search="%"))
+    )
     assert [j.id for j in store.list_jobs(JobFilter(statuses=["pending"], limit=1))] == ["new234"]
 
 
 @pytest.mark.parametrize(
     "hostile",
-    ["x' OR '1'='1", "'; DROP TABLE jobs; --", "\" OR 1=1 --", "%' UNION SELECT * FROM job_results --"],
+    [
+        "x' OR '1'='1",
+        "'; DROP TABLE jobs; --",
+        '" OR 1=1 --',
+        "%' UNION SELECT * FROM job_results --",
+    ],
 )
 def test_hostile_strings_are_only_data(store, clock, hostile):
     """T16: ids, labels and searches are parameters; the schema survives them."""

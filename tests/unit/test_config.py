@@ -29,7 +29,9 @@ def test_environment_beats_file_and_file_beats_default(tmp_path):
 
 
 def test_gemini_key_is_preferred_and_never_shown(tmp_path):
-    settings = load_settings(env(tmp_path, GEMINI_API_KEY="canary-gemini", GOOGLE_API_KEY="canary-google"))
+    settings = load_settings(
+        env(tmp_path, GEMINI_API_KEY="canary-gemini", GOOGLE_API_KEY="canary-google")
+    )
     assert settings.api_key == "canary-gemini"
     assert "canary" not in repr(settings)
     assert "canary" not in str(settings.redacted())

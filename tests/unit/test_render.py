@@ -34,9 +34,20 @@ def _render(renderable) -> str:
 
 def test_show_prints_no_raw_control_bytes_and_no_live_markup():
     now = datetime(2026, 6, 1, tzinfo=UTC)
-    job = Job(id="abc234", model="m", status="completed", created_at=now, prompt_excerpt=HOSTILE, total_tokens=5)
-    result = JobResult(job_id="abc234", output_text=HOSTILE, thoughts_json='["' + "think\\u001b[2J" + '"]')
-    text = _render(render.show_job(job, result, now, chain=[job], events=[], labels={}, thoughts=True))
+    job = Job(
+        id="abc234",
+        model="m",
+        status="completed",
+        created_at=now,
+        prompt_excerpt=HOSTILE,
+        total_tokens=5,
+    )
+    result = JobResult(
+        job_id="abc234", output_text=HOSTILE, thoughts_json='["' + "think\\u001b[2J" + '"]'
+    )
+    text = _render(
+        render.show_job(job, result, now, chain=[job], events=[], labels={}, thoughts=True)
+    )
     text += _render(render.jobs_table([job], now))
     # rich emits its own styling sequences only when asked (color_system=None: none at all).
     assert "\x1b" not in text and "\x9b" not in text and "\u202e" not in text
@@ -51,4 +62,9 @@ def test_job_detail_json_keeps_the_text_exact():
 
 
 def test_human_durations():
-    assert [render.human_duration(s) for s in (5, 75, 3700, 90000)] == ["5s", "1m15s", "1h01m", "1d01h"]
+    assert [render.human_duration(s) for s in (5, 75, 3700, 90000)] == [
+        "5s",
+        "1m15s",
+        "1h01m",
+        "1d01h",
+    ]
