@@ -185,6 +185,9 @@ def test_watch_in_a_terminal_redraws_and_stops_cleanly_on_sigint(home, cli):
         stdout=slave,
         stderr=subprocess.PIPE,
         text=False,
+        # A shell that runs us in the background (as CI may) starts children with SIGINT ignored,
+        # and Python then never raises KeyboardInterrupt: give the child the default, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     os.close(slave)
     try:
