@@ -85,7 +85,7 @@ class Worker:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self._mark_stopped()
+            self.mark_stopped()
 
     def stop(self) -> None:
         """Stop ticking; safe to call more than once and from a signal handler."""
@@ -97,7 +97,8 @@ class Worker:
             with contextlib.suppress(SchedulerNotRunningError):
                 scheduler.shutdown(wait=False)
 
-    def _mark_stopped(self) -> None:
+    def mark_stopped(self) -> None:
+        """Record that this worker ended, so `jobs doctor` does not count it as alive."""
         self._row.stopped_at = self.service.clock.now()
         with contextlib.suppress(StoreError):
             self.service.store.heartbeat(self._row)

@@ -74,7 +74,7 @@ def poll(ctx: CliContext, once: bool, as_json: bool) -> None:
     try:
         result = runner.poll_once()
     finally:
-        runner._mark_stopped()  # a finished pass is not a live worker (`jobs doctor`)
+        runner.mark_stopped()  # a finished pass is not a live worker (`jobs doctor`)
     if as_json:
         click.echo(json.dumps(asdict(result)))
     else:
