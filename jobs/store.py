@@ -225,31 +225,27 @@ class JobStore:
     ) -> bool:
         """submitting -> the remote status, with the interaction id. False if we lost the lease."""
         with self.db.write() as session:
-            result = session.exec(
-                sa.update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.status == JobStatus.SUBMITTING.value,
-                    Job.lease_owner == owner,
-                )
-                .values(
-                    status=status.value,
-                    remote_status=remote_status,
-                    interaction_id=interaction_id,
-                    request_json=request_json,
-                    submitted_at=now,
-                    remote_created_at=remote_created,
-                    previous_interaction_id=previous_interaction_id,
-                    remote_updated_at=remote_updated,
-                    next_poll_at=next_poll_at,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    error_code=None,
-                    error_message=None,
-                )
-            )
-            if result.rowcount == 1:
-                _event(session, job_id, now, "submitted", f"interaction {interaction_id}")
+            if _compare_and_set(
+                session,
+                job_id,
+                [Job.status == JobStatus.SUBMITTING.value, Job.lease_owner == owner],
+                {
+                    "status": status.value,
+                    "remote_status": remote_status,
+                    "interaction_id": interaction_id,
+                    "request_json": request_json,
+                    "submitted_at": now,
+                    "remote_created_at": remote_created,
+                    "previous_interaction_id": previous_interaction_id,
+                    "remote_updated_at": remote_updated,
+                    "next_poll_at": next_poll_at,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "error_code": None,
+                    "error_message": None,
+                },
+                (now, "submitted", f"interaction {interaction_id}"),
+            ):
                 return True
             # The lease expired and someone marked us submit_unknown meanwhile: still keep the id,
             # so the job can be found again instead of being resubmitted (and paid) twice.
@@ -299,19 +295,13 @@ class JobStore:
         if to.is_terminal:
             values["finished_at"] = now
         with self.db.write() as session:
-            result = session.exec(
-                sa.update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.status == JobStatus.SUBMITTING.value,
-                    Job.lease_owner == owner,
-                )
-                .values(**values)
+            return _compare_and_set(
+                session,
+                job_id,
+                [Job.status == JobStatus.SUBMITTING.value, Job.lease_owner == owner],
+                values,
+                (now, to.value, error_message or ""),
             )
-            if result.rowcount == 1:
-                _event(session, job_id, now, to.value, error_message or "")
-                return True
-            return False
 
     def mark_stale_submissions(self, now: datetime) -> list[str]:
         """Submitting jobs whose submitter died (lease expired) -> submit_unknown. Never resubmitted."""
@@ -371,20 +361,18 @@ class JobStore:
     def reset_for_resubmit(self, job_id: str, now: datetime) -> bool:
         """submit_unknown -> pending, on the user's explicit request."""
         with self.db.write() as session:
-            result = session.exec(
-                sa.update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.SUBMIT_UNKNOWN.value)
-                .values(
-                    status=JobStatus.PENDING.value,
-                    next_poll_at=None,
-                    error_code=None,
-                    error_message=None,
-                )
+            return _compare_and_set(
+                session,
+                job_id,
+                [Job.status == JobStatus.SUBMIT_UNKNOWN.value],
+                {
+                    "status": JobStatus.PENDING.value,
+                    "next_poll_at": None,
+                    "error_code": None,
+                    "error_message": None,
+                },
+                (now, "resubmit", "requested by the user"),
             )
-            if result.rowcount == 1:
-                _event(session, job_id, now, "resubmit", "requested by the user")
-                return True
-            return False
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -599,42 +587,34 @@ class JobStore:
     def cancel_unsent(self, job_id: str, now: datetime) -> bool:
         """A job never sent (pending) is cancelled locally, with no remote call."""
         with self.db.write() as session:
-            result = session.exec(
-                sa.update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.status.in_([JobStatus.PENDING.value, JobStatus.SUBMIT_UNKNOWN.value]),
-                )  # type: ignore[attr-defined]
-                .values(
-                    status=JobStatus.CANCELLED.value,
-                    finished_at=now,
-                    cancel_sent_at=None,
-                    next_poll_at=None,
-                )
+            return _compare_and_set(
+                session,
+                job_id,
+                [Job.status.in_([JobStatus.PENDING.value, JobStatus.SUBMIT_UNKNOWN.value])],  # type: ignore[attr-defined]
+                {
+                    "status": JobStatus.CANCELLED.value,
+                    "finished_at": now,
+                    "cancel_sent_at": None,
+                    "next_poll_at": None,
+                },
+                (now, "cancelled", "cancelled before it was sent"),
             )
-            if result.rowcount == 1:
-                _event(session, job_id, now, "cancelled", "cancelled before it was sent")
-                return True
-            return False
 
     def take_cancel_send(self, job_id: str, now: datetime) -> bool:
         """The one right to call the remote cancel for this job (exactly-once across processes)."""
         with self.db.write() as session:
-            result = session.exec(
-                sa.update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.cancel_requested_at.is_not(None),
+            return _compare_and_set(
+                session,
+                job_id,
+                [
+                    Job.cancel_requested_at.is_not(None),  # type: ignore[union-attr]
                     Job.cancel_sent_at.is_(None),  # type: ignore[union-attr]
-                    Job.interaction_id.is_not(None),
-                    Job.status.not_in(_TERMINAL),  # type: ignore[union-attr,attr-defined]
-                )
-                .values(cancel_sent_at=now)
+                    Job.interaction_id.is_not(None),  # type: ignore[union-attr]
+                    Job.status.not_in(_TERMINAL),  # type: ignore[attr-defined]
+                ],
+                {"cancel_sent_at": now},
+                (now, "cancel_sent", ""),
             )
-            if result.rowcount == 1:
-                _event(session, job_id, now, "cancel_sent", "")
-                return True
-            return False
 
     def retry_cancel_later(self, job_id: str) -> None:
         """The remote cancel failed: let the next worker pass send it again."""
@@ -705,6 +685,22 @@ class JobStore:
                 )  # type: ignore[union-attr]
             )
             return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _compare_and_set(
+    session: Session,
+    job_id: str,
+    conditions: Sequence[Any],
+    values: dict[str, Any],
+    event: tuple[datetime, str, str],
+) -> bool:
+    """Update one job only if it still matches `conditions`; log `event` (at, kind, detail) when it
+    did. The guard in the WHERE clause is what makes a transition safe between processes."""
+    result = session.exec(sa.update(Job).where(Job.id == job_id, *conditions).values(**values))
+    if result.rowcount != 1:
+        return False
+    _event(session, job_id, *event)
+    return True
 
 
 def _event(session: Session, job_id: str, at: datetime, kind: str, detail: str) -> None:
