@@ -90,6 +90,14 @@ class SubmitSpec:
     agent_config: dict[str, Any] | None = None
 
 
+def check_spec(spec: SubmitSpec) -> None:
+    """The rules a submission must meet before anything is recorded or sent."""
+    if spec.model and spec.agent:
+        raise UsageError("give either --model or --agent, not both")
+    if not spec.prompt or not spec.prompt.strip():
+        raise UsageError("the prompt is empty")
+
+
 @dataclass
 class PassReport:
     """What one worker pass did."""
@@ -156,10 +164,7 @@ class JobService:
 
     def create_job(self, spec: SubmitSpec) -> Job:
         """Validate and record a job as `pending`; nothing is sent. The write-ahead step."""
-        if spec.model and spec.agent:
-            raise UsageError("give either --model or --agent, not both")
-        if not spec.prompt or not spec.prompt.strip():
-            raise UsageError("the prompt is empty")
+        check_spec(spec)
         model = None if spec.agent else (spec.model or self.settings["defaults.model"])
         parent: Job | None = None
         if spec.continue_job:
@@ -184,7 +189,7 @@ class JobService:
                 body["generation_config"] = spec.generation_config
         if spec.system:
             body["system_instruction"] = spec.system
-        body["labels"] = {**spec.labels, JOB_LABEL: job.id}
+        body["labels"] = dict(spec.labels)  # + JOB_LABEL, added when sent (the id is final then)
         if parent is not None:
             job.parent_job_id = parent.id
             job.previous_interaction_id = parent.interaction_id
@@ -192,16 +197,11 @@ class JobService:
             {k: v for k, v in body.items() if v is not None}, ensure_ascii=False
         )
         job.prompt_excerpt = " ".join(spec.prompt.split())[:200]
-        stored = self.store.insert_job(job, spec.labels, self.clock.now())
-        if stored.id != job.id:  # pragma: no cover - the store picked another free id
-            stored = self._relabel(stored)
-        return stored
-
-    def _relabel(self, job: Job) -> Job:  # pragma: no cover - needs an id collision
-        raise RuntimeError("id collision while recording a job")
+        return self.store.insert_job(job, spec.labels, self.clock.now())
 
     def submit_new(self, spec: SubmitSpec) -> Job:
         """Record a job, then submit it at once unless it waits on its predecessor."""
+        check_spec(spec)  # a usage error first, before "no key"
         self.gateway_ready()
         job = self.create_job(spec)
         if job.parent_job_id:
@@ -242,6 +242,8 @@ class JobService:
         if job is None:
             return None
         body = json.loads(job.request_json)
+        # The label that names the local job, so a create is always traceable to its row.
+        body["labels"] = {**body.get("labels", {}), JOB_LABEL: job.id}
         if job.parent_job_id:
             parent = self.store.get_job(job.parent_job_id)
             if parent.interaction_id:

@@ -89,8 +89,6 @@ def submit(
     as_json: bool,
 ) -> None:
     """Start a background interaction and record it (PROMPT, '-' for stdin, or --file)."""
-    if model and agent:
-        raise UsageError("give either --model or --agent, not both")
     if research:
         if agent or model:
             raise UsageError(

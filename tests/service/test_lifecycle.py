@@ -121,3 +121,31 @@ def test_system_instruction_and_agent_are_sent_as_given(service, emulator, clock
     assert "model" not in sent and sent["agent"] == "deep-research-preview-04-2026"
     assert sent["agent_config"]["type"] == "deep-research"
     assert JobStatus(research.status) in (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+
+
+def test_an_id_collision_still_labels_the_create_with_the_jobs_final_id(
+    service, emulator, monkeypatch
+):
+    """The store picks another id when the drawn one is taken; the create must name that one."""
+    import jobs.service
+    import jobs.store
+
+    first = service.submit_new(SubmitSpec(prompt="first"))
+    monkeypatch.setattr(jobs.service, "new_job_id", lambda: first.id)  # draws a taken id
+    monkeypatch.setattr(jobs.store, "new_job_id", lambda: "fresh2")
+    second = service.submit_new(SubmitSpec(prompt="second"))
+    assert second.id == "fresh2"
+    labels = emulator.backend.stats()["creates_by_label"]
+    assert labels[f"{JOB_LABEL}=fresh2"] == 1 and labels[f"{JOB_LABEL}={first.id}"] == 1
+    assert json.loads(second.request_json)["labels"][JOB_LABEL] == "fresh2"
+
+
+def test_a_bad_spec_is_reported_before_a_missing_key(make_service, make_settings):
+    import pytest
+
+    from jobs.errors import UsageError
+
+    service = make_service(make_settings(**{"api.key": ""}))
+    with pytest.raises(UsageError, match="either --model or --agent"):
+        service.submit_new(SubmitSpec(prompt="x", model="m", agent="a"))
+    assert service.list_jobs() == []
