@@ -10,22 +10,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
+from waiting import wait_for
 
 from jobs.emulator import EmulatorServer
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _query(db, sql: str) -> list[tuple]:
@@ -68,10 +58,10 @@ def test_the_worker_daemon_runs_jobs_and_stops_cleanly(stop, home, monkeypatch):
             text=True,
         )
         try:
-            _wait_for(
+            wait_for(
                 lambda: _query(db, "SELECT id FROM workers WHERE stopped_at IS NULL"),
-                30,
-                "the worker to start",
+                timeout=30,
+                what="the worker to start",
             )
             third = submit("Submitted while the worker runs.")
             assert third["interaction_id"]
@@ -80,7 +70,7 @@ def test_the_worker_daemon_runs_jobs_and_stops_cleanly(stop, home, monkeypatch):
                 rows = dict(_query(db, "SELECT id, status FROM jobs"))
                 return rows if len(rows) == 3 and set(rows.values()) == {"completed"} else None
 
-            _wait_for(statuses, 30, "the three jobs to complete")
+            wait_for(statuses, timeout=30, what="the three jobs to complete")
             proc.send_signal(stop)
             stdout, stderr = proc.communicate(timeout=30)
         finally:

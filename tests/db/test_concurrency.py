@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 
 import pytest
+from waiting import wait_for
 
 from jobs.db import open_database
 from jobs.migrate import SCHEMA_HEAD, current_revision
@@ -78,11 +78,12 @@ def finish(processes: list[subprocess.Popen]) -> list[str]:
 
 def release(children: list[subprocess.Popen], sync) -> None:
     """Wait until every child is ready, then let them all go at once."""
-    deadline = time.monotonic() + 60
-    while len(list(sync.glob("ready-*"))) < len(children):
-        assert time.monotonic() < deadline, "children did not start"
+
+    def all_ready() -> bool:
         assert all(child.poll() is None for child in children), finish(children)
-        time.sleep(0.01)
+        return len(list(sync.glob("ready-*"))) >= len(children)
+
+    wait_for(all_ready, timeout=60, what="the children to start")
     (sync / "go").touch()
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from emulator_checks import make_client
 from google import genai
-from google.genai import types
 from sdk_api import AsyncApi, SyncApi
 
 from jobs.clock import FakeClock
 from jobs.emulator import EmulatorBackend, EmulatorServer
 
-API_KEY = "test-key"
 ENV_VARS = (
     "GEMINI_API_KEY",
     "GOOGLE_API_KEY",
@@ -61,15 +60,6 @@ def emulator(_shared_server: EmulatorServer, clock: FakeClock) -> EmulatorServer
     """The emulator over HTTP, reset, on this test's fake clock (`emulator.backend.clock`)."""
     _shared_server.backend.reset(clock=clock)
     return _shared_server
-
-
-def make_client(base_url: str, *, attempts: int | None = 1, **options: object) -> genai.Client:
-    """A real SDK client pointed at the emulator; retries off (attempts=None: the SDK's default)."""
-    retry = types.HttpRetryOptions(attempts=attempts) if attempts is not None else None
-    return genai.Client(
-        api_key=options.pop("api_key", API_KEY),
-        http_options=types.HttpOptions(base_url=base_url, retry_options=retry, **options),
-    )
 
 
 @pytest.fixture

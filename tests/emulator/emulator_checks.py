@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx2
 import pydantic
+from google import genai
 from google.genai import interactions as gi
+from google.genai import types
+from waiting import wait_for  # noqa: F401  (re-exported for the emulator tests)
 
 _EVENTS = pydantic.TypeAdapter(gi.InteractionSSEEvent)
 
@@ -66,15 +67,6 @@ def raw_get(
     return httpx2.get(f"{base_url}{path}", params=params, headers=headers, timeout=10)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait (real time, polling) until `condition()` holds; for what a clock cannot drive."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
-
-
 def output_text(resource: dict) -> str:
     """The text of a resource's model_output steps (what the SDK's output_text would be)."""
     outputs = [s for s in resource["steps"] if s["type"] == "model_output"]
@@ -89,3 +81,15 @@ def run_to_end(backend: Any, clock: Any, interaction_id: str) -> dict:
             return resource
         clock.advance(5)
     raise AssertionError("the interaction never ended")
+
+
+API_KEY = "test-key"
+
+
+def make_client(base_url: str, *, attempts: int | None = 1, **options: object) -> genai.Client:
+    """A real SDK client pointed at the emulator; retries off (attempts=None: the SDK's default)."""
+    retry = types.HttpRetryOptions(attempts=attempts) if attempts is not None else None
+    return genai.Client(
+        api_key=options.pop("api_key", API_KEY),
+        http_options=types.HttpOptions(base_url=base_url, retry_options=retry, **options),
+    )

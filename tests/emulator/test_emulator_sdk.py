@@ -11,8 +11,14 @@ import threading
 
 import httpx2
 import pytest
-from conftest import make_client
-from emulator_checks import assert_known, sse_payloads, strict_event, strict_interaction, wait_for
+from emulator_checks import (
+    assert_known,
+    make_client,
+    sse_payloads,
+    strict_event,
+    strict_interaction,
+    wait_for,
+)
 from google import genai
 from google.genai import _interactions as errors
 from google.genai import interactions as gi

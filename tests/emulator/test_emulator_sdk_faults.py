@@ -6,8 +6,7 @@ import time
 
 import pydantic
 import pytest
-from conftest import make_client
-from emulator_checks import strict_interaction
+from emulator_checks import make_client, strict_interaction
 from google.genai import _interactions as errors
 from google.genai import interactions as gi
 from sdk_api import AsyncApi, SyncApi

@@ -13,8 +13,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from click.testing import CliRunner
-from conftest import make_client
-from emulator_checks import wait_for
+from emulator_checks import make_client, wait_for
 
 from jobs.cli.emulator import emulator_command
 from jobs.clock import FakeClock
@@ -168,10 +167,13 @@ def test_the_jobs_emulator_command_serves_the_sdk(tmp_path: Path):
         client = make_client(base_url)
         created = client.interactions.create(model="m", input="from a subprocess", background=True)
         assert created.status == "queued"
-        deadline = time.monotonic() + 10
-        while client.interactions.get(created.id).status != "completed":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)  # real seconds pass in another process: nothing to inject
+        # Real seconds pass in another process: nothing to inject, so wait with a deadline.
+        wait_for(
+            lambda: client.interactions.get(created.id).status == "completed",
+            timeout=10,
+            what="the subprocess emulator to finish the job",
+            interval=0.02,
+        )
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)

@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from waiting import wait_for  # noqa: F401  (re-exported for the reliability tests)
+
 from jobs.models import JobStatus
 from jobs.service import JOB_LABEL
 from jobs.store import JobStore
@@ -282,16 +284,3 @@ def make_cli(
     if db_url:
         env["JOBS_DB_URL"] = db_url
     return Cli(home, env)
-
-
-def wait_for(
-    condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.05
-) -> None:
-    """Real-time subprocess tests only: poll a condition until it holds or the deadline passes."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
