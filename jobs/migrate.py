@@ -26,7 +26,7 @@ from jobs.errors import StoreError
 __all__ = ["SCHEMA_HEAD", "current_revision", "ensure_schema", "migrations_dir", "upgrade"]
 
 # Alembic's head revision. Bump it with every new migration (tests/db checks it).
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0006"
 
 VERSION_TABLE = "alembic_version"
 

@@ -102,12 +102,21 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
+# Each module lists its click commands (and groups) in COMMANDS; one module per command group.
+_COMMAND_MODULES = (
+    "jobs_cmds",
+    "ops_cmds",
+)
+
+
 def _register() -> None:
-    from jobs.cli import jobs_cmds, ops_cmds
+    import importlib
+
     from jobs.cli.emulator import emulator_command
 
-    for command in (*jobs_cmds.COMMANDS, *ops_cmds.COMMANDS):
-        cli.add_command(command)
+    for name in _COMMAND_MODULES:
+        for command in importlib.import_module(f"jobs.cli.{name}").COMMANDS:
+            cli.add_command(command)
     cli.add_command(emulator_command, "emulator")
 
 

@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 )
 from reliability_checks import check_invariants
 
-import jobs.store
+import jobs.store.jobs
 from jobs.clock import FakeClock
 from jobs.config import load_settings
 from jobs.db import open_database
@@ -198,13 +198,13 @@ class JobsMachine(RuleBasedStateMachine):
         how = CRASH_POINTS[point]
         gateway = Gateway(self.settings)
         victim = self.new_service(CrashingGateway(gateway, *how) if how else gateway)
-        original = jobs.store.crash_point
+        original = jobs.store.jobs.crash_point
 
         def die(name):
             if name == point:
                 raise Crash(name)
 
-        jobs.store.crash_point = die
+        jobs.store.jobs.crash_point = die
         try:
             if job is not None:
                 victim.cancel(job)
@@ -213,7 +213,7 @@ class JobsMachine(RuleBasedStateMachine):
         except (Crash, InvalidTransition, GatewayError):
             pass
         finally:
-            jobs.store.crash_point = original
+            jobs.store.jobs.crash_point = original
             victim.store.db.close()
 
     @rule(after=st.booleans())

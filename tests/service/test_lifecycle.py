@@ -127,12 +127,12 @@ def test_an_id_collision_still_labels_the_create_with_the_jobs_final_id(
     service, emulator, monkeypatch
 ):
     """The store picks another id when the drawn one is taken; the create must name that one."""
-    import jobs.service
-    import jobs.store
+    import jobs.service.core
+    import jobs.store.jobs
 
     first = service.submit_new(SubmitSpec(prompt="first"))
-    monkeypatch.setattr(jobs.service, "new_job_id", lambda: first.id)  # draws a taken id
-    monkeypatch.setattr(jobs.store, "new_job_id", lambda: "fresh2")
+    monkeypatch.setattr(jobs.service.core, "new_job_id", lambda: first.id)  # draws a taken id
+    monkeypatch.setattr(jobs.store.jobs, "new_job_id", lambda: "fresh2")
     second = service.submit_new(SubmitSpec(prompt="second"))
     assert second.id == "fresh2"
     labels = emulator.backend.stats()["creates_by_label"]
