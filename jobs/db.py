@@ -11,6 +11,13 @@ SQLite (the default) is shared by several processes (workers and CLI commands), 
   and so waits on the busy timeout instead.
 - The file is created 0600 in a 0700 directory before SQLite opens it: SQLite then gives the -wal
   and -shm files the same mode, whatever the umask.
+- A new store appears whole: it is made under a temporary name, already in WAL mode, and then
+  linked into place. So a file at the store's path is always one we made, and an empty file (or one
+  that is not SQLite) is someone else's: it is reported and never overwritten. And first opens
+  racing each other never switch the journal mode (which takes an exclusive lock that SQLite does
+  not wait for: the cause of "database is locked" when several processes opened a new store).
+- A store that cannot be written (read-only file or directory) is opened read-only: reading
+  commands work, and a write says why it cannot happen.
 
 Any other SQLAlchemy URL (PostgreSQL through psycopg 3) selects another database; the same code and
 migrations serve both. Transactions are short: never hold one across a network call.
@@ -82,6 +89,8 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Why this store cannot be written, or None (see _open_read_only).
+        self.read_only: str | None = getattr(engine, "jobs_read_only", None)
         self.url = engine.url.render_as_string(hide_password=False)
         # Same pool, same listeners; only its execution option differs (BEGIN IMMEDIATE on SQLite).
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
@@ -108,6 +117,8 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: BEGIN IMMEDIATE on SQLite; commit on success, rollback on error."""
+        if self.read_only:
+            raise StoreError(read_only_message(self.engine, self.read_only))
         with (
             _translate_failures(self.engine),
             Session(self._write_engine, expire_on_commit=False) as session,
@@ -167,7 +178,17 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
 
 
 def cannot_use_message(engine: Engine, error: BaseException) -> str:
-    return f"cannot use the store at {describe(engine)}: {first_line(error)}"
+    reason = first_line(error)
+    if "readonly database" in reason:
+        return read_only_message(engine, reason)
+    return f"cannot use the store at {describe(engine)}: {reason}"
+
+
+def read_only_message(engine: Engine, reason: str) -> str:
+    return (
+        f"cannot write to the store at {describe(engine)}: {reason}; "
+        "commands that only read (list, show, doctor) still work"
+    )
 
 
 def create_engine(url: str) -> Engine:
@@ -196,11 +217,53 @@ def _create_sqlite_engine(url: URL) -> Engine:
         kwargs = {"poolclass": sa.StaticPool, "connect_args": {"check_same_thread": False}}
     else:
         _prepare_sqlite_file(path)
+        read_only = _why_read_only(path)
+        if read_only:
+            return _open_read_only(url, path, read_only)
         kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
     engine = sa.create_engine(url, **kwargs)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine
+
+
+def _why_read_only(path: Path) -> str | None:
+    if not os.access(path, os.W_OK):
+        return "the file is read-only"
+    if not os.access(path.parent, os.W_OK):
+        # SQLite writes its -wal and -shm files beside the store.
+        return f"its directory {path.parent} is read-only"
+    return None
+
+
+def _open_read_only(url: URL, path: Path, reason: str) -> Engine:
+    """SQLite's read-only mode; if even that needs files it cannot create (the -shm beside a WAL
+    store, in a read-only directory), the file is read as immutable: nobody can be writing it."""
+    from urllib.parse import quote
+
+    location = quote(str(path))
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            f"file:{location}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        try:
+            connection.execute("PRAGMA schema_version").fetchone()
+            return connection
+        except sqlite3.OperationalError:
+            connection.close()
+        return sqlite3.connect(f"file:{location}?immutable=1", uri=True)
+
+    engine = sa.create_engine(url, creator=connect)
+    engine.jobs_read_only = reason  # type: ignore[attr-defined]
+    event.listen(engine, "connect", _on_sqlite_read_only_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_read_only_connect(dbapi_connection, connection_record) -> None:
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def _on_sqlite_connect(dbapi_connection, connection_record) -> None:
@@ -250,13 +313,69 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database).expanduser().absolute()
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def _prepare_sqlite_file(path: Path) -> None:
-    """The directory 0700 (if we create it) and the file 0600 (if we create it)."""
+    """The directory 0700 (if we create it); the store made whole (0600, WAL) if there is none;
+    an existing file that is not an SQLite database refused, never overwritten."""
     try:
         if not path.parent.exists():
             # Only the last directory gets 0700; missing parents get the usual mode, like mkdir -p.
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR | getattr(os, "O_CLOEXEC", 0), 0o600)
-        os.close(fd)
+        if not os.path.lexists(path):
+            _create_sqlite_file(path)
     except OSError as error:
         raise StoreError(f"cannot create the store at {path}: {error.strerror or error}") from error
+    _check_is_sqlite(path)
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """A new, empty WAL database under a temporary name, linked into place: whoever opens the
+    path sees a whole database or nothing. Losing the race to another process is fine."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.new")
+    fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_RDWR | getattr(os, "O_CLOEXEC", 0), 0o600)
+    os.close(fd)
+    try:
+        connection = sqlite3.connect(temporary)
+        try:
+            # Writes the header (page 1) with the WAL flag; no -wal is left once closed.
+            connection.execute("PRAGMA journal_mode = WAL").fetchone()
+        finally:
+            connection.close()
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        except OSError:
+            # No hard links here (some network or FUSE file systems): an exclusive create of a
+            # copy (a racing opener could then see it half-written, for a moment).
+            content = temporary.read_bytes()
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+                try:
+                    os.write(fd, content)
+                finally:
+                    os.close(fd)
+    finally:
+        for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def _check_is_sqlite(path: Path) -> None:
+    """Refuse (never overwrite) an existing file that is not an SQLite database."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except IsADirectoryError:
+        raise StoreError(f"the store at {path} is a directory, not a jobs store") from None
+    except OSError as error:
+        raise StoreError(f"cannot read the store at {path}: {error.strerror or error}") from None
+    if header == SQLITE_HEADER:
+        return
+    what = "an empty file (0 bytes)" if not header else "not an SQLite database"
+    raise StoreError(
+        f"the store at {path} is {what}, so not a jobs store; it was left as it is: move it "
+        "away, or point JOBS_HOME (or JOBS_DB_URL) elsewhere"
+    )

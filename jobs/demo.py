@@ -67,7 +67,7 @@ def run_demo(
                 app.close()
     finally:
         if keep:
-            console.print(f"store kept: JOBS_HOME={home} jobs list")
+            console.print(f"store kept: JOBS_HOME={home} gjobs list")
         else:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -75,28 +75,28 @@ def run_demo(
 def _tour(console: Console, app, timeout: float) -> None:
     service = app.service
     say = console.print
-    say(Text("$ jobs submit ", style="bold") + Text(repr(QUICK)))
+    say(Text("$ gjobs submit ", style="bold") + Text(repr(QUICK)))
     quick = service.submit_new(SubmitSpec(prompt=QUICK, labels={"demo": "tour"}))
     say(f"  recorded {quick.id}, submitted as interaction {quick.interaction_id}")
-    say(Text("$ jobs submit --continue ", style="bold") + Text(f"{quick.id} {FOLLOW_UP!r}"))
+    say(Text("$ gjobs submit --continue ", style="bold") + Text(f"{quick.id} {FOLLOW_UP!r}"))
     follow = service.submit_new(
         SubmitSpec(prompt=FOLLOW_UP, continue_job=quick.id, labels={"demo": "tour"})
     )
     say(f"  recorded {follow.id}: it waits for {quick.id}, then continues that conversation")
-    say(Text("$ jobs submit --research ", style="bold") + Text(repr(RESEARCH)))
+    say(Text("$ gjobs submit --research ", style="bold") + Text(repr(RESEARCH)))
     research = service.submit_new(
         SubmitSpec(prompt=RESEARCH, agent=app.settings["defaults.agent"], labels={"demo": "tour"})
     )
     say(f"  recorded {research.id}, a Deep Research agent run (minutes of simulated work)")
     # The one cancelled is a second research run: the realistic case (an expensive run started by
     # mistake), and long enough to be still running when the cancel arrives, at any --speed.
-    say(Text("$ jobs submit --research ", style="bold") + Text(repr(LONG)))
+    say(Text("$ gjobs submit --research ", style="bold") + Text(repr(LONG)))
     long = service.submit_new(
         SubmitSpec(prompt=LONG, agent=app.settings["defaults.agent"], labels={"demo": "tour"})
     )
     say(f"  recorded {long.id}, interaction {long.interaction_id}")
     say(
-        Text(f"$ jobs cancel {long.id}", style="bold")
+        Text(f"$ gjobs cancel {long.id}", style="bold")
         + Text("   # too broad: stop paying for it", style="dim")
     )
     long = service.cancel(long.id)
@@ -109,7 +109,7 @@ def _tour(console: Console, app, timeout: float) -> None:
         while True:
             worker.poll_once()
             jobs = [service.get_job(i) for i in ids]
-            live.update(render.jobs_table(jobs, service.clock.now(), title="$ jobs list --watch"))
+            live.update(render.jobs_table(jobs, service.clock.now(), title="$ gjobs list --watch"))
             if all(j.job_status.is_terminal for j in jobs):
                 break
             if time.monotonic() - started > timeout:
@@ -121,7 +121,7 @@ def _tour(console: Console, app, timeout: float) -> None:
         job = service.get_job(job_id)
         say(
             Text(
-                f"\n$ jobs show {job_id}" + (" --thoughts" if job_id == research.id else ""),
+                f"\n$ gjobs show {job_id}" + (" --thoughts" if job_id == research.id else ""),
                 style="bold",
             )
         )
@@ -138,9 +138,16 @@ def _tour(console: Console, app, timeout: float) -> None:
         )
     say(
         Panel(
-            'Run it for real: set GEMINI_API_KEY, then `jobs submit "..."` and `jobs worker`.\n'
-            "Or keep using the emulator: `jobs emulator` in one terminal, and in another\n"
-            'GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8765 GEMINI_API_KEY=dummy jobs submit --wait "hello"',
+            "Every line below pastes into bash as it is (`jobs` alone is a shell builtin: the\n"
+            "program is also called `gjobs`; `gjobs shell-init --help` makes `jobs` work too).\n"
+            "Keep using the emulator, in one terminal:\n"
+            "  .venv/bin/gjobs emulator --port 8765 --speed 60\n"
+            "and in another:\n"
+            "  export PATH=$PWD/.venv/bin:$PATH\n"
+            "  export GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8765 GEMINI_API_KEY=emulator-key\n"
+            '  gjobs submit --wait "hello"\n'
+            'Or for real: set GEMINI_API_KEY (unset GOOGLE_GEMINI_BASE_URL), then `gjobs submit "..."`\n'
+            "and `gjobs worker`. The README's tour walks through the rest.",
             title="next",
             border_style="cyan",
         )

@@ -40,6 +40,8 @@ def run_checks(app: App) -> list[Check]:
     checks: list[Check] = []
     database = app.database
     checks.append(Check("store", "info", f"{database.display_url} ({database.dialect})"))
+    if database.read_only:
+        checks.append(Check("writable", "warn", f"read-only: {database.read_only}"))
 
     path = database.sqlite_path
     if path is not None:
@@ -111,7 +113,7 @@ def run_checks(app: App) -> list[Check]:
                 f" (last pass {int((now - last.heartbeat_at).total_seconds())}s ago by {last.id})"
             )
         if active:
-            detail += "; active jobs wait: run `jobs worker`"
+            detail += "; active jobs wait: run `gjobs worker`"
         checks.append(Check("workers", "warn" if active else "info", detail))
 
     leases = store.leases()
@@ -135,7 +137,7 @@ def run_checks(app: App) -> list[Check]:
                 "submit_unknown",
                 "warn",
                 f"{len(unknown)} job(s) may exist remotely without their id: {', '.join(j.id for j in unknown[:10])}; "
-                "see `jobs show ID`, then `jobs resubmit ID` or `jobs cancel ID`",
+                "see `gjobs show ID`, then `gjobs resubmit ID` or `gjobs cancel ID`",
             )
         )
     waiting = store.list_jobs(JobFilter(statuses=[JobStatus.REQUIRES_ACTION.value]))

@@ -24,8 +24,23 @@ class ConfigError(JobsError):
 
 class JobNotFound(JobsError):
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"no job with id {job_id!r} (see `jobs list`)")
+        if job_id == "@last":
+            super().__init__("no jobs yet, so no @last (see `gjobs submit --help`)")
+        else:
+            super().__init__(f"no job with id {job_id!r} (see `gjobs list`)")
         self.job_id = job_id
+
+
+class AmbiguousJobId(JobsError):
+    """A prefix that fits several jobs: the user must give more of the id."""
+
+    exit_code = 2
+
+    def __init__(self, prefix: str, candidates: list[str], shown: int) -> None:
+        listed = ", ".join(candidates[:shown]) + (", ..." if len(candidates) > shown else "")
+        super().__init__(f"{prefix!r} fits several jobs: {listed}; give more of the id")
+        self.prefix = prefix
+        self.candidates = candidates
 
 
 class InvalidTransition(JobsError):

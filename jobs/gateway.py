@@ -84,12 +84,31 @@ class RemoteInteraction:
         return None, None
 
 
+def _check_base_url(url: str, source: str) -> None:
+    """An unusable base URL is a configuration error, found before anything is recorded or sent
+    (the SDK would otherwise fail only once the request is on its way: `submit_unknown`)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        where = f" ({source})" if source and source != "default" else ""
+        raise ConfigError(
+            f"the API base URL {url!r}{where} is not an http(s) URL; "
+            "use e.g. http://127.0.0.1:8765, or unset GOOGLE_GEMINI_BASE_URL for Google's"
+        )
+
+
 class Gateway:
     """create / get / cancel / delete / stream of background interactions."""
 
     def __init__(self, settings: Settings) -> None:
         self._api_key = settings.api_key
         self._base_url = settings.base_url or None
+        self._base_url_source = settings.sources.get("api.base_url", "")
         self._api_version = settings["api.api_version"] or None
         self._timeout = float(settings["api.timeout"])
         self._create_timeout = float(settings["api.create_timeout"])
@@ -110,8 +129,10 @@ class Gateway:
             if not self._api_key:
                 raise ConfigError(
                     "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY); "
-                    "to try jobs without one, run `jobs demo`"
+                    "to try jobs without one, run `gjobs demo`"
                 )
+            if self._base_url:
+                _check_base_url(self._base_url, self._base_url_source)
             from google import genai
             from google.genai import types
 
@@ -214,7 +235,7 @@ def _sdk_debug_logging_off() -> Iterator[None]:
                 os.environ[SDK_DEBUG_VARIABLE] = saved
     if saved:
         log.warning(
-            "%s is ignored: google-genai would log the API key in clear; use `jobs -v` instead",
+            "%s is ignored: google-genai would log the API key in clear; use `gjobs -v` instead",
             SDK_DEBUG_VARIABLE,
         )
 

@@ -187,5 +187,15 @@ def _refuse_unversioned(engine: sa.Engine, connection: sa.Connection) -> None:
     if existing & ours:
         raise StoreError(
             f"the store at {describe(engine)} has tables ({', '.join(sorted(existing & ours))}) "
-            "but no schema version; it was not made by `jobs db upgrade`"
+            "but no schema version; it was not made by `gjobs db upgrade`"
+        )
+    if existing and engine.dialect.name == "sqlite":
+        # Another program's database (a wrong JOBS_HOME or path): adding our tables to it would
+        # be writing where we were not asked to. (A PostgreSQL database may hold other schemas'
+        # tables by design: README says to give jobs its own database or schema.)
+        shown = ", ".join(sorted(existing)[:5]) + (", ..." if len(existing) > 5 else "")
+        raise StoreError(
+            f"the store at {describe(engine)} is an SQLite database of something else (tables: "
+            f"{shown}), not a jobs store; it was left as it is: point JOBS_HOME (or "
+            "JOBS_DB_URL) elsewhere"
         )

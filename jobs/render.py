@@ -242,7 +242,7 @@ def show_job(
             turns.add_row(label, status, safe_text(turn.prompt_excerpt))
         facts.add_row("conversation", turns)
 
-    parts: list[Any] = [facts]
+    parts: list[Any] = [facts, *prompt_panels(job)]
     if thoughts and result is not None:
         summaries = json.loads(result.thoughts_json or "[]")
         body = (
@@ -264,6 +264,39 @@ def show_job(
     if thoughts and result is None and not job.job_status.is_terminal:
         parts.append(Text("thought summaries are saved when the job ends", style="dim"))
     return Group(*parts)
+
+
+PROMPT_SHOWN_CHARS = 2000  # `show` prints the prompt up to this; --json has all of it
+
+
+def request_text(job: Job) -> tuple[str, str | None]:
+    """The prompt and system instruction the job was sent with (from its recorded create body)."""
+    try:
+        body = json.loads(job.request_json or "{}")
+    except ValueError:
+        return job.prompt_excerpt, None
+    prompt = body.get("input", job.prompt_excerpt)
+    if not isinstance(prompt, str):
+        prompt = json.dumps(prompt, ensure_ascii=False, indent=2)
+    system = body.get("system_instruction")
+    return prompt, system if isinstance(system, str) else None
+
+
+def prompt_panels(job: Job) -> list[Panel]:
+    """The system instruction and the prompt as sent, cut (and saying so) when long."""
+    prompt, system = request_text(job)
+    panels = []
+    for title, text in (("system instruction", system), ("prompt", prompt)):
+        if not text:
+            continue
+        body = Text(safe_text(text[:PROMPT_SHOWN_CHARS]))
+        if len(text) > PROMPT_SHOWN_CHARS:
+            body.append(
+                f"\n… ({len(text) - PROMPT_SHOWN_CHARS:,} more characters: `gjobs show {job.id} --json`)",
+                style="dim",
+            )
+        panels.append(Panel(body, title=title, title_align="left", border_style="dim"))
+    return panels
 
 
 def _when(moment: datetime, now: datetime) -> str:

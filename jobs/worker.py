@@ -72,7 +72,8 @@ class Worker:
         )
 
         def shutdown(signum: int, _frame: object) -> None:
-            log.info("received %s, stopping after the current pass", signal.Signals(signum).name)
+            # debug: on Ctrl-C a person sees the CLI's "worker stopped", not a log record
+            log.debug("received %s, stopping after the current pass", signal.Signals(signum).name)
             self.stop()
 
         previous = {}

@@ -46,8 +46,22 @@ def _shows_help(exc: click.UsageError) -> bool:
     return type(exc).__name__ == "NoArgsIsHelpError"
 
 
+PROG_NAME = "gjobs"  # what usage lines and hints say: `jobs` alone is a shell builtin in bash/zsh
+
+
 class JobsGroup(click.Group):
     """Turns domain errors and usage errors into one clear line instead of a traceback."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's one-line summary whole (click cuts them at ~45 characters), wrapped."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def make_context(
         self,
@@ -74,8 +88,12 @@ class JobsGroup(click.Group):
             if _shows_help(exc):
                 raise
             raise _one_line(exc) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
-            raise  # click ends these well (BrokenPipe: `jobs list | head`)
+        except (click.exceptions.Exit, BrokenPipeError):
+            raise  # click ends these well (BrokenPipe: `gjobs list | head`)
+        except click.ClickException as exc:  # click would print `Error: ...`
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:  # Ctrl-C or end of input at a prompt: click would print `Aborted!`
+            _fail("aborted: nothing was changed", 1)
         except Exception as exc:  # a bug: one line, the traceback only on request
             if os.environ.get("JOBS_DEBUG"):
                 raise
@@ -87,8 +105,21 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-@click.group(cls=JobsGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="jobs")
+@click.group(
+    cls=JobsGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""\b
+Examples:
+  gjobs submit "Explain in two sentences why the sky is blue."
+  cat notes.md | gjobs submit "Summarise this"
+  gjobs worker                 # records results; or, from cron: gjobs poll --once
+  gjobs list
+  gjobs show @last             # the newest job; any unique id prefix works too
+
+`gjobs` and `jobs` are the same program (`jobs` alone is a builtin of bash and zsh; see
+`gjobs shell-init --help`).""",
+)
+@click.version_option(__version__, prog_name=PROG_NAME)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the runner does to stderr.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
@@ -106,6 +137,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 _COMMAND_MODULES = (
     "jobs_cmds",
     "ops_cmds",
+    "shell_cmds",
 )
 
 
@@ -124,4 +156,6 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="jobs")
+    # One name in usage lines and hints whatever the program was started as (jobs, gjobs,
+    # python -m jobs), and one completion variable for all of them.
+    cli(prog_name=PROG_NAME, complete_var="_GJOBS_COMPLETE")

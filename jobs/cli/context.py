@@ -67,10 +67,16 @@ class CliContext:
         self._opened.append(app)
         return app
 
-    def setup_logging(self, level: int) -> None:
-        """Log to stderr; below DEBUG (-v), libraries only speak up about problems."""
+    def setup_logging(self, level: int, *, brief: bool = False) -> None:
+        """Log to stderr; below DEBUG (-v), libraries only speak up about problems. `brief`: lines
+        a person reads beside the worker's own (`12:00:01 warning: ...`), not raw log records."""
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        if brief:
+            formatter = logging.Formatter("%(asctime)s %(levelname)s: %(message)s", "%H:%M:%S")
+            formatter.format = _lower_level(formatter.format)  # type: ignore[method-assign]
+        else:
+            formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler.setFormatter(formatter)
         handler.addFilter(RedactingFilter(self.settings.api_key))
         root = logging.getLogger()
         self._handlers.append((handler, root.level))
@@ -93,3 +99,13 @@ class CliContext:
             handler, level = self._handlers.pop()
             logging.getLogger().removeHandler(handler)
             logging.getLogger().setLevel(level)
+
+
+def _lower_level(format_record):
+    """`WARNING` -> `warning`, as the CLI's own `error:` lines are written."""
+
+    def format(record: logging.LogRecord) -> str:
+        text = format_record(record)
+        return text.replace(f" {record.levelname}: ", f" {record.levelname.lower()}: ", 1)
+
+    return format

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -274,7 +275,7 @@ def emulator_command(**options: Any) -> None:
     def ready(base_url: str) -> None:
         key = options["api_key"] or "emulator-key"
         click.echo(f"Interactions API emulator listening on {base_url}")
-        click.echo("Point the google-genai SDK (or jobs) at it with:")
+        click.echo("Point the google-genai SDK (or gjobs) at it with:")
         click.echo(f"  export GOOGLE_GEMINI_BASE_URL={base_url}")
         click.echo(f"  export GEMINI_API_KEY={key}")
         click.echo(
@@ -289,6 +290,9 @@ def emulator_command(**options: Any) -> None:
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on
         click.echo("Emulator stopped.")
     except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = "; pick another port: --port 8766, or --port 0 for any free one"
         raise click.ClickException(
-            f"cannot listen on {host}:{options['port']}: {exc.strerror or exc}"
+            f"cannot listen on {host}:{options['port']}: {(exc.strerror or str(exc)).lower()}{hint}"
         ) from None

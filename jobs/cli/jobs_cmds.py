@@ -16,8 +16,10 @@ import click
 from rich.text import Text
 
 from jobs import render
+from jobs.cli.complete import complete_job_id, complete_status
 from jobs.cli.context import CliContext
-from jobs.errors import UsageError
+from jobs.cli.output import page_if_long, print_plain_when_piped
+from jobs.errors import JobsError, UsageError
 from jobs.models import Job, JobStatus
 from jobs.service import SubmitSpec, parse_labels
 from jobs.store import JobFilter
@@ -39,7 +41,7 @@ def _worker_hint(ctx: CliContext, job: Job) -> None:
         return
     if not alive_workers(ctx.app):
         ctx.err_console.print(
-            "no worker is running: `jobs worker` records the result (or `jobs poll --once`)",
+            "no worker is running: `gjobs worker` records the result (or `gjobs poll --once`)",
             style="dim",
         )
 
@@ -68,12 +70,16 @@ def _worker_hint(ctx: CliContext, job: Job) -> None:
     "--continue",
     "continue_job",
     metavar="JOB",
-    help="Next turn of JOB's conversation (waits for JOB to finish).",
+    shell_complete=complete_job_id,
+    help="Next turn of JOB's conversation (waits for JOB to finish); @last: the newest job.",
 )
 @click.option(
     "--wait", is_flag=True, help="Follow the job until it ends; exit non-zero unless completed."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only the job's id (for `id=$(gjobs submit -q ...)`)."
+)
 @pass_ctx
 def submit(
     ctx: CliContext,
@@ -87,8 +93,23 @@ def submit(
     continue_job: str | None,
     wait: bool,
     as_json: bool,
+    quiet: bool,
 ) -> None:
-    """Start a background interaction and record it (PROMPT, '-' for stdin, or --file)."""
+    """Start a background interaction and record it (PROMPT, '-' for stdin, or --file).
+
+    With PROMPT and piped stdin, both are sent: PROMPT is the instruction, stdin the material
+    after it. A lone '-' reads the whole prompt from stdin.
+
+    \b
+    Examples:
+      gjobs submit "Explain in two sentences why the sky is blue."
+      cat notes.md | gjobs submit "Summarise this"
+      gjobs submit --research "How did background job queues evolve?" --label team=docs
+      gjobs submit --continue @last "Now explain it to a five-year-old."
+      id=$(gjobs submit -q "Name a colour.") && gjobs show "$id"
+    """
+    if quiet and as_json:
+        raise UsageError("choose --json or --quiet, not both")
     if research:
         if agent or model:
             raise UsageError(
@@ -123,6 +144,12 @@ def submit(
         if job.job_status in (JobStatus.SUBMIT_UNKNOWN, JobStatus.FAILED):
             sys.exit(1)
         return
+    if quiet:
+        click.echo(job.id)
+        if job.job_status in (JobStatus.SUBMIT_UNKNOWN, JobStatus.FAILED):
+            ctx.err_console.print(Text(render.safe_text(job.error_message), style="red"))
+            sys.exit(1)
+        return
     _print_submitted(ctx, job)
     _worker_hint(ctx, job)
 
@@ -137,7 +164,7 @@ def _follow(ctx: CliContext, job: Job) -> Job:
         return ctx.app.service.wait(job.id, on_update=progress)
     except KeyboardInterrupt:
         ctx.err_console.print(
-            f"stopped following {job.id}; it goes on (`jobs show {job.id}`, `jobs worker` to record it)"
+            f"stopped following {job.id}; it goes on (`gjobs show {job.id}`, `gjobs worker` to record it)"
         )
         sys.exit(130)
 
@@ -158,7 +185,7 @@ def _print_submitted(ctx: CliContext, job: Job, *, exit_on_failure: bool = True)
         )
     elif job.job_status is JobStatus.PENDING:
         ctx.err_console.print(
-            Text(f"not sent yet: {render.safe_text(job.error_message)}; `jobs worker` retries it")
+            Text(f"not sent yet: {render.safe_text(job.error_message)}; `gjobs worker` retries it")
         )
     elif job.job_status in (JobStatus.SUBMIT_UNKNOWN, JobStatus.FAILED):
         ctx.err_console.print(Text(render.safe_text(job.error_message), style="red"))
@@ -167,6 +194,8 @@ def _print_submitted(ctx: CliContext, job: Job, *, exit_on_failure: bool = True)
 
 
 def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
+    """The prompt: an argument, '-' (stdin alone), --file; an argument with piped stdin sends both
+    (the argument is the instruction, stdin the material: `cat notes.md | gjobs submit "Sum up"`)."""
     if prompt_file is not None and prompt is not None:
         raise UsageError("give the prompt as an argument or with --file, not both")
     if prompt_file is not None:
@@ -177,14 +206,41 @@ def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
         except OSError as exc:
             raise UsageError(f"cannot read {prompt_file}: {exc.strerror or exc}") from None
     elif prompt == "-":
-        text = sys.stdin.read()
+        text = _read_stdin()
     elif prompt is None:
         raise UsageError("missing prompt: give it as an argument, '-' for stdin, or --file PATH")
     else:
-        text = prompt
+        material = _read_stdin() if _stdin_is_piped() else ""
+        text = f"{prompt}\n\n{material}" if material.strip() else prompt
     if not text.strip():
         raise UsageError("the prompt is empty")
     return text
+
+
+def _stdin_is_piped() -> bool:
+    """True when stdin is a pipe or a file (`cat x | ...`, `< x`), never for a terminal or
+    /dev/null: a command run from cron or a script must not wait for input nobody sends."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):
+        return not sys.stdin.isatty()  # no file descriptor: a test's in-memory stdin
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def _read_stdin() -> str:
+    """stdin as UTF-8 text; anything else is one clear error (as --file says it)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        return sys.stdin.read()
+    try:
+        return stream.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"cannot read stdin: it is not UTF-8 text (byte {exc.start + 1} is 0x{exc.object[exc.start]:02x})"
+        ) from None
 
 
 _SINCE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -216,7 +272,11 @@ def _statuses(values: tuple[str, ...]) -> list[str]:
 
 @click.command("list")
 @click.option(
-    "--status", "statuses", multiple=True, help="Only these statuses (repeat or comma-separate)."
+    "--status",
+    "statuses",
+    multiple=True,
+    shell_complete=complete_status,
+    help="Only these statuses (repeat or comma-separate).",
 )
 @click.option(
     "-l",
@@ -248,7 +308,14 @@ def list_jobs(
     as_json: bool,
     watch: bool,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first.
+
+    \b
+    Examples:
+      gjobs list --status in_progress,queued
+      gjobs list --label team=docs --since 2h
+      gjobs list --json | jq -r '.[].id'
+    """
     if as_json and watch:
         raise UsageError("choose --json or --watch, not both")
     filt = JobFilter(
@@ -269,12 +336,12 @@ def list_jobs(
         return
     jobs = service.list_jobs(filt)
     if jobs:
-        ctx.console.print(render.jobs_table(jobs, service.clock.now()))
+        print_plain_when_piped(ctx.console, render.jobs_table(jobs, service.clock.now()))
     elif statuses or labels or since or search:
         ctx.err_console.print("no jobs match")
     else:
         ctx.err_console.print(
-            'no jobs yet: `jobs submit "..."` starts one, `jobs demo` shows a tour'
+            'no jobs yet: `gjobs submit "..."` starts one, `gjobs demo` shows a tour'
         )
 
 
@@ -327,13 +394,28 @@ def _show_renderable(ctx: CliContext, job: Job, *, thoughts: bool):
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_id)
 @click.option("-t", "--thoughts", is_flag=True, help="Also print the thought summaries.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @click.option("--raw", is_flag=True, help="Print only the output text, byte-exact (for pipes).")
+@click.option(
+    "--no-pager", is_flag=True, help="Never page long output (it is paged only on a terminal)."
+)
 @pass_ctx
-def show(ctx: CliContext, job_id: str, thoughts: bool, as_json: bool, raw: bool) -> None:
-    """Show a job: output, usage, timings, the conversation it belongs to."""
+def show(
+    ctx: CliContext, job_id: str, thoughts: bool, as_json: bool, raw: bool, no_pager: bool
+) -> None:
+    """Show a job: its prompt, output, usage, timings, the conversation it belongs to.
+
+    JOB_ID is an id, any unique prefix of one, an interaction id, or @last (the newest job).
+    Long output goes through a pager ($PAGER, else less) on a terminal, never when piped.
+
+    \b
+    Examples:
+      gjobs show @last
+      gjobs show 5zd --thoughts
+      gjobs show 5zdwgf --raw > report.md
+    """
     if as_json and raw:
         raise UsageError("choose --json or --raw, not both")
     service = ctx.app.service
@@ -346,7 +428,7 @@ def show(ctx: CliContext, job_id: str, thoughts: bool, as_json: bool, raw: bool)
         labels = service.store.labels_for([job.id])[job.id]
         _echo_json(render.job_detail_dict(job, result, labels, service.store.events_for(job.id)))
         return
-    ctx.console.print(_show_renderable(ctx, job, thoughts=thoughts))
+    page_if_long(ctx.console, _show_renderable(ctx, job, thoughts=thoughts), enabled=not no_pager)
     _worker_hint(ctx, job)
 
 
@@ -366,11 +448,16 @@ def _print_raw(ctx: CliContext, job: Job) -> None:
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_id)
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @pass_ctx
 def cancel(ctx: CliContext, job_id: str, as_json: bool) -> None:
-    """Cancel a job (one remote cancel; the final status comes from the server)."""
+    """Cancel a job (one remote cancel; the final status comes from the server).
+
+    \b
+    Example:
+      gjobs cancel @last
+    """
     service = ctx.app.service
     before = service.get_job(job_id).job_status
     job = service.cancel(job_id)
@@ -391,15 +478,41 @@ def cancel(ctx: CliContext, job_id: str, as_json: bool) -> None:
         ctx.err_console.print("cancel requested; the worker records the final status")
 
 
+def _confirm(question: str, *, refused: str) -> None:
+    """Ask on the terminal; without one, read the answer from stdin (`yes | gjobs delete ID`).
+    No answer, or not yes: one `error:` line (JobsError, exit 1) and nothing changes."""
+    if sys.stdin.isatty():
+        try:
+            answer = click.confirm(question, default=False, err=True)
+        except click.Abort:  # Ctrl-C or Ctrl-D at the prompt
+            click.echo(err=True)
+            answer = False
+    else:
+        line = sys.stdin.readline()
+        if not line:
+            raise JobsError(f"{refused}: there is no terminal to ask on; add --yes to confirm")
+        click.echo(f"{question} [y/N]: {line.strip()}", err=True)
+        answer = line.strip().lower() in ("y", "yes")
+    if not answer:
+        raise JobsError(refused)
+
+
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_id)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--local-only", is_flag=True, help="Keep the interaction on the API; forget it here only."
 )
+@click.option("--json", "as_json", is_flag=True, help="Print what was deleted as JSON.")
 @pass_ctx
-def delete(ctx: CliContext, job_id: str, yes: bool, local_only: bool) -> None:
-    """Delete a job here and its stored interaction on the API."""
+def delete(ctx: CliContext, job_id: str, yes: bool, local_only: bool, as_json: bool) -> None:
+    """Delete a job here and its stored interaction on the API.
+
+    \b
+    Examples:
+      gjobs delete @last
+      gjobs delete --yes --local-only 5zdw
+    """
     service = ctx.app.service
     job = service.get_job(job_id)
     remote = not local_only and bool(job.interaction_id) and job.job_status is not JobStatus.EXPIRED
@@ -409,20 +522,27 @@ def delete(ctx: CliContext, job_id: str, yes: bool, local_only: bool) -> None:
         if remote and not job.job_status.is_terminal
         else ""
     )
-    question = f"delete job {job.id} ({job.status}) {where}{running}?"
-    if not yes and not click.confirm(question, default=False, err=True):
-        click.echo("not deleted", err=True)
-        sys.exit(1)
+    if not yes:
+        _confirm(f"delete job {job.id} ({job.status}) {where}{running}?", refused="not deleted")
     service.delete(job.id, remote=not local_only)
+    if as_json:
+        _echo_json({"id": job.id, "deleted": True, "remote": remote, "status": job.status})
+        return
     ctx.console.print(f"deleted {job.id} {where}")
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_id)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new submission as JSON.")
 @pass_ctx
-def resubmit(ctx: CliContext, job_id: str, yes: bool) -> None:
-    """Submit a submit_unknown job again (it may then run, and cost, twice)."""
+def resubmit(ctx: CliContext, job_id: str, yes: bool, as_json: bool) -> None:
+    """Submit a submit_unknown job again (it may then run, and cost, twice).
+
+    \b
+    Example:
+      gjobs resubmit --yes 5zdwgf
+    """
     service = ctx.app.service
     job = service.get_job(job_id)
     if job.job_status is not JobStatus.SUBMIT_UNKNOWN:
@@ -437,10 +557,14 @@ def resubmit(ctx: CliContext, job_id: str, yes: bool) -> None:
     )
     if yes:
         click.echo(warning.removesuffix(" Resubmit?"), err=True)
-    elif not click.confirm(warning, default=False, err=True):
-        click.echo("not resubmitted", err=True)
-        sys.exit(1)
+    else:
+        _confirm(warning, refused="not resubmitted")
     job = service.resubmit(job.id)
+    if as_json:
+        _echo_json(_job_json(ctx, job))
+        if job.job_status in (JobStatus.SUBMIT_UNKNOWN, JobStatus.FAILED):
+            sys.exit(1)
+        return
     _print_submitted(ctx, job)
     _worker_hint(ctx, job)
 

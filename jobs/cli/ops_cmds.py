@@ -15,6 +15,9 @@ from jobs.errors import UsageError
 pass_ctx = click.make_pass_decorator(CliContext)
 
 
+ALIVE_EVERY = 60.0  # seconds of quiet after which the worker prints a line saying what it holds
+
+
 @click.command()
 @click.option(
     "--tick", type=click.FloatRange(min=0.1), help="Seconds between passes (config: worker.tick)."
@@ -22,11 +25,22 @@ pass_ctx = click.make_pass_decorator(CliContext)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @pass_ctx
 def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
-    """Run the worker: submit waiting jobs and poll running ones until Ctrl-C / SIGTERM."""
+    """Run the worker: submit waiting jobs and poll running ones until Ctrl-C / SIGTERM.
+
+    It prints a line for each pass that changed something, and one a minute while nothing does
+    (what it is waiting on), so a quiet worker is visibly alive.
+
+    \b
+    Examples:
+      gjobs worker
+      gjobs worker -q --tick 5 &
+      gjobs poll --once            # one pass instead, e.g. from cron
+    """
+    from jobs.models import JobStatus
     from jobs.worker import Worker
 
     if not logging.getLogger().handlers:
-        ctx.setup_logging(logging.WARNING if quiet else logging.INFO)
+        ctx.setup_logging(logging.WARNING if quiet else logging.INFO, brief=True)
     app = ctx.open_app("worker")
     try:
         app.service.gateway_ready()
@@ -38,18 +52,28 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
                 f"  store {app.database.display_url}\n  API   {app.gateway.target}",
                 soft_wrap=True,
             )
+        last_line = ctx.clock.monotonic()
+
+        def say(line: str) -> None:
+            nonlocal last_line
+            last_line = ctx.clock.monotonic()
+            ctx.err_console.print(f"{ctx.clock.now():%H:%M:%S} {line}", soft_wrap=True)
 
         def report(result) -> None:
-            if quiet or not (
-                result.submitted or result.finished or result.marked_unknown or result.errors
-            ):
+            if quiet:
                 return
-            line = f"{ctx.clock.now():%H:%M:%S} submitted {result.submitted}, polled {result.polled}, finished {result.finished}"
-            if result.errors:
-                line += f", errors {result.errors}"
-            if result.marked_unknown:
-                line += f", {result.marked_unknown} now submit_unknown"
-            ctx.err_console.print(line, soft_wrap=True)
+            if result.submitted or result.finished or result.marked_unknown or result.errors:
+                line = f"submitted {result.submitted}, polled {result.polled}, finished {result.finished}"
+                if result.errors:
+                    line += f", errors {result.errors}"
+                if result.marked_unknown:
+                    line += f", {result.marked_unknown} now submit_unknown"
+                say(line)
+            elif ctx.clock.monotonic() - last_line >= ALIVE_EVERY:
+                counts = app.store.count_by_status()
+                active = {s: n for s, n in counts.items() if not JobStatus(s).is_terminal}
+                held = ", ".join(f"{n} {s}" for s, n in sorted(active.items()))
+                say(f"alive: {f'waiting on {held}' if held else 'no active jobs'}")
 
         runner.run(tick=interval, on_pass=report)
     finally:
@@ -122,8 +146,9 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@click.option("--json", "as_json", is_flag=True, help="Print what was applied as JSON.")
 @pass_ctx
-def db_upgrade(ctx: CliContext) -> None:
+def db_upgrade(ctx: CliContext, as_json: bool) -> None:
     """Apply pending migrations to the store (also done whenever it is opened)."""
     from jobs.db import open_database
     from jobs.migrate import current_revision, upgrade
@@ -134,7 +159,13 @@ def db_upgrade(ctx: CliContext) -> None:
         revision = current_revision(database.engine)
     finally:
         database.close()
-    if applied:
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"store": database.display_url, "applied": applied, "revision": revision}, indent=2
+            )
+        )
+    elif applied:
         click.echo(
             f"applied {', '.join(applied)}; {database.display_url} is at revision {revision}"
         )
@@ -147,9 +178,17 @@ def db_upgrade(ctx: CliContext) -> None:
 @pass_ctx
 def doctor(ctx: CliContext, as_json: bool) -> None:
     """Check the store, workers, leases and jobs that need attention."""
-    from jobs.doctor import run_checks
+    from jobs.db import display_url
+    from jobs.doctor import Check, run_checks
+    from jobs.errors import StoreError
 
-    checks = run_checks(ctx.app)
+    try:
+        checks = run_checks(ctx.app)
+    except StoreError as exc:  # a store that cannot be opened is the finding, not a crash
+        checks = [
+            Check("store", "info", display_url(ctx.settings.db_url)),
+            Check("store", "fail", str(exc)),
+        ]
     if as_json:
         click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
     else:

@@ -278,7 +278,7 @@ class JobService:
                 job_id,
                 JobStatus.SUBMIT_UNKNOWN,
                 "submit_unknown",
-                f"{exc}; not retried automatically (see `jobs resubmit {job_id}`)",
+                f"{exc}; not retried automatically (see `gjobs resubmit {job_id}`)",
             )
             return None
         crash_point("submit.after_create")
@@ -382,7 +382,7 @@ class JobService:
             )
         self.gateway_ready()
         if not self.store.reset_for_resubmit(job.id, self.clock.now()):
-            raise InvalidTransition(f"job {job.id} changed meanwhile; see `jobs show {job.id}`")
+            raise InvalidTransition(f"job {job.id} changed meanwhile; see `gjobs show {job.id}`")
         return self.submit(job.id, wait_budget=float(self.settings["submit.max_wait"]))
 
     # -- polling -----------------------------------------------------------------------------------
@@ -610,7 +610,7 @@ class JobService:
             # Deleting it would send the follow-up as a new conversation, without this turn.
             raise InvalidTransition(
                 f"job {', '.join(waiting)} waits to continue {job.id}'s conversation; "
-                f"cancel or delete it first (`jobs cancel {waiting[0]}`)"
+                f"cancel or delete it first (`gjobs cancel {waiting[0]}`)"
             )
         if remote and job.interaction_id and job.job_status is not JobStatus.EXPIRED:
             self.gateway_ready()

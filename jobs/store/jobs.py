@@ -15,6 +15,7 @@ Rules this module keeps (see reliability.md):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,7 @@ from sqlmodel import Session, select
 
 from jobs.crash import crash_point
 from jobs.db import Database
-from jobs.errors import JobNotFound, UsageError
+from jobs.errors import AmbiguousJobId, JobNotFound, UsageError
 from jobs.models import (
     POLLABLE_STATUSES,
     TERMINAL_STATUSES,
@@ -38,6 +39,11 @@ from jobs.models import (
     Worker,
     new_job_id,
 )
+
+# What a user types for the newest job (`gjobs show @last`): `@` needs no quoting in bash or zsh.
+LATEST_JOB = "@last"
+_ID_PREFIX = re.compile(r"^[a-z0-9]{1,15}$")
+_MAX_CANDIDATES = 10
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 _POLLABLE = [s.value for s in POLLABLE_STATUSES]
@@ -94,14 +100,41 @@ class JobStore:
     # -- reading -----------------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job:
-        """A job by its local id, or by its interaction id; JobNotFound otherwise."""
+        """A job by what a user may type for it: its id, its interaction id, a unique prefix of
+        its id, or `@last` (the newest job). JobNotFound otherwise; AmbiguousJobId (listing the
+        candidates) when a prefix fits several. Every command resolves ids here."""
         with self.db.read() as session:
+            if job_id == LATEST_JOB:
+                job = session.exec(select(Job).order_by(Job.created_at.desc(), Job.id)).first()  # type: ignore[attr-defined]
+                if job is None:
+                    raise JobNotFound(job_id)
+                return job
             job = session.get(Job, job_id)
             if job is None:
                 job = session.exec(select(Job).where(Job.interaction_id == job_id)).first()
+            if job is None and job_id and _ID_PREFIX.match(job_id):
+                candidates = session.exec(
+                    select(Job)
+                    .where(Job.id.startswith(job_id, autoescape=True))  # type: ignore[attr-defined]
+                    .order_by(Job.created_at.desc())  # type: ignore[attr-defined]
+                    .limit(_MAX_CANDIDATES + 1)
+                ).all()
+                if len(candidates) > 1:
+                    raise AmbiguousJobId(job_id, [c.id for c in candidates], _MAX_CANDIDATES)
+                job = candidates[0] if candidates else None
             if job is None:
                 raise JobNotFound(job_id)
             return job
+
+    def job_ids(self, prefix: str = "", *, limit: int = 50) -> list[tuple[str, str, str]]:
+        """(id, status, prompt excerpt) of the newest jobs whose id starts with `prefix`: what
+        shell completion offers."""
+        query = select(Job.id, Job.status, Job.prompt_excerpt)
+        if prefix:
+            query = query.where(Job.id.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
+        query = query.order_by(Job.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
+        with self.db.read() as session:
+            return [tuple(row) for row in session.exec(query).all()]  # type: ignore[misc]
 
     def find_job(self, job_id: str) -> Job | None:
         try:
@@ -323,7 +356,7 @@ class JobStore:
                         lease_expires_at=None,
                         error_code="submit_unknown",
                         error_message="the submitter stopped while create was in flight; "
-                        "the interaction may exist remotely (see `jobs resubmit`)",
+                        "the interaction may exist remotely (see `gjobs resubmit`)",
                     )
                 )
                 _event(session, job_id, now, "submit_unknown", "submitter lease expired")

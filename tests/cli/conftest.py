@@ -36,7 +36,7 @@ class Cli:
             list(args),
             input=input,
             obj=CliContext(clock=self.clock),
-            prog_name="jobs",
+            prog_name="gjobs",
             catch_exceptions=False,
         )
         assert "Traceback" not in result.output, result.output

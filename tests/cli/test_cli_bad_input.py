@@ -52,7 +52,7 @@ def populated(cli, store_rows, emulator):
         (["list", "--limit", "0"], None, "--limit"),
         (["list", "--json", "--watch"], None, "--json or --watch"),
         (["show", "--json", "--raw", "x"], None, "--json or --raw"),
-        (["poll"], None, "missing option '--once' (see `jobs poll --help`)"),
+        (["poll"], None, "missing option '--once' (see `gjobs poll --help`)"),
         (["submit", "--no-such-flag", "x"], None, "no such option"),
         (["frobnicate"], None, "no such command 'frobnicate'"),
         (["db", "frobnicate"], None, "no such command 'frobnicate'"),

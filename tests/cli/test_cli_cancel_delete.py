@@ -128,7 +128,7 @@ def test_submit_unknown_says_what_happened_and_how_to_go_on(cli, emulator):
     result = cli("submit", "Research tea.", code=1)
     job_id, status = result.stdout.split()
     assert status == "submit_unknown"
-    assert "may have been created" in result.stderr and f"jobs resubmit {job_id}" in result.stderr
+    assert "may have been created" in result.stderr and f"gjobs resubmit {job_id}" in result.stderr
 
 
 def test_resubmit_warns_about_cost_and_no_sends_nothing(cli, emulator, unknown_job):

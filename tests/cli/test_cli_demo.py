@@ -26,7 +26,7 @@ def test_demo_tours_four_jobs_on_the_emulator_and_leaves_nothing_behind(
     assert "nothing is sent to Google" in out
 
     # The last drawing of the live table: four jobs, three completed and one cancelled.
-    table = out[out.rindex("$ jobs list --watch") :]
+    table = out[out.rindex("$ gjobs list --watch") :]
     rows = re.findall(r"^([2-9a-z]{6})\s+(\w+)\s+(\S+)", table, flags=re.M)[:4]
     assert [status for _, status, _ in rows] == ["completed", "completed", "completed", "cancelled"]
     assert (

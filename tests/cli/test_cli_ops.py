@@ -99,7 +99,7 @@ def test_every_setting_is_documented_in_the_example_config():
 
 
 def test_version(cli):
-    assert cli("--version").stdout.strip() == f"jobs, version {__version__}"
+    assert cli("--version").stdout.strip() == f"gjobs, version {__version__}"
 
 
 def test_doctor_on_a_fresh_store_is_ok(cli):
@@ -154,16 +154,17 @@ def test_commands_have_help(cli):
     }
     for path, command in [("jobs", group), *commands]:
         assert command.help, f"{path} has no help"
-        assert len(command.help.strip().splitlines()) == 1, f"{path}: help is not one line"
-        assert command.help.strip().endswith("."), path
+        summary = command.help.strip().split("\n\n")[0]  # then details and examples, if any
+        assert len(summary.splitlines()) == 1, f"{path}: its summary is not one line"
+        assert summary.endswith("."), path
         result = cli(*path.split()[1:], "--help")
-        assert command.help.strip()[:40] in " ".join(result.stdout.split())
+        assert summary[:40] in " ".join(result.stdout.split())
 
 
 @pytest.mark.parametrize("args", [[], ["db"]])
 def test_a_group_alone_prints_its_help(cli, args):
     result = cli(*args, code=None)
-    assert "Usage: jobs" in result.output and "Commands:" in result.output
+    assert "Usage: gjobs" in result.output and "Commands:" in result.output
 
 
 def test_doctor_says_how_to_fix_a_store_others_can_read(cli, home):

@@ -175,7 +175,9 @@ def test_corrupt_file_is_a_clear_store_error(tmp_path):
     path.write_bytes(junk)
     with pytest.raises(StoreError) as raised:
         open_database(default_sqlite_url(tmp_path))
-    assert str(raised.value) == f"cannot use the store at {path}: file is not a database"
+    assert str(raised.value).startswith(
+        f"the store at {path} is not an SQLite database, so not a jobs store; it was left as it is"
+    )
     assert path.read_bytes() == junk
 
 
