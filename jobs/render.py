@@ -71,6 +71,24 @@ def status_text(job: Job) -> Text:
     return Text(label, style=STATUS_STYLES.get(status, ""))
 
 
+def interaction_text(job: Job) -> Text:
+    """The interaction id, or why there is none. A submit_unknown job's create was sent and may
+    have run: "not created yet" would be a lie there."""
+    if job.interaction_id:
+        return Text(job.interaction_id)
+    if job.job_status is JobStatus.SUBMIT_UNKNOWN:
+        return Text(
+            f"unknown: the create was sent and may have run, but no id was recorded "
+            f"(`gjobs adopt {job.id} INTERACTION_ID` if you have it)",
+            style="magenta",
+        )
+    if job.job_status is JobStatus.SUBMITTING:
+        return Text("(being created now)")
+    if job.job_status.is_terminal:
+        return Text("(none recorded)")
+    return Text("(not created yet)")
+
+
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -203,7 +221,7 @@ def show_job(
     if job.remote_status and job.remote_status != job.status:
         facts.add_row("remote status", Text(safe_text(job.remote_status)))
     facts.add_row("agent" if job.agent else "model", Text(safe_text(job.target)))
-    facts.add_row("interaction", Text(job.interaction_id or "(not created yet)"))
+    facts.add_row("interaction", interaction_text(job))
     if labels:
         facts.add_row("labels", Text(", ".join(f"{k}={v}" for k, v in sorted(labels.items()))))
     facts.add_row("created", _when(job.created_at, now))

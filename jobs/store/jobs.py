@@ -77,19 +77,41 @@ class JobStore:
     def insert_job(self, job: Job, labels: dict[str, str], now: datetime) -> Job:
         """Record a new job (write-ahead: before anything is sent). Picks a free short id."""
         with self.db.write() as session:
-            for _ in range(20):
-                if session.get(Job, job.id) is None:
-                    break
-                job.id = new_job_id()
-            else:  # pragma: no cover - 31^6 ids
-                job.id = new_job_id(10)
-            job.labels_json = _dumps(labels)
-            session.add(job)
-            session.flush()
-            for key, value in labels.items():
-                session.add(JobLabel(job_id=job.id, key=key, value=value))
-            _event(session, job.id, now, "recorded", f"{job.target}")
+            return self._insert(session, job, labels, now)
+
+    def _insert(self, session: Session, job: Job, labels: dict[str, str], now: datetime) -> Job:
+        for _ in range(20):
+            if session.get(Job, job.id) is None:
+                break
+            job.id = new_job_id()
+        else:  # pragma: no cover - 31^6 ids
+            job.id = new_job_id(10)
+        job.labels_json = _dumps(labels)
+        session.add(job)
+        session.flush()
+        for key, value in labels.items():
+            session.add(JobLabel(job_id=job.id, key=key, value=value))
+        _event(session, job.id, now, "recorded", f"{job.target}")
         return job
+
+    def insert_successor(
+        self, job: Job, labels: dict[str, str], now: datetime, *, dead_ends: Iterable[str]
+    ) -> tuple[Job | None, Job | None]:
+        """Insert `job` as the next turn of `job.parent_job_id` unless that turn already has a
+        live successor: (job, None) when inserted, (None, existing successor) when refused. The
+        parent row is locked first, so two concurrent inserts cannot both see no successor."""
+        assert job.parent_job_id
+        with self.db.write() as session:
+            session.exec(select(Job.id).where(Job.id == job.parent_job_id).with_for_update())
+            existing = session.exec(
+                select(Job)
+                .where(Job.parent_job_id == job.parent_job_id, Job.status.not_in(list(dead_ends)))  # type: ignore[attr-defined]
+                .order_by(Job.created_at)  # type: ignore[arg-type]
+                .options(defer(Job.request_json))  # type: ignore[arg-type]
+            ).first()
+            if existing is not None:
+                return None, existing
+            return self._insert(session, job, labels, now), None
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -271,6 +293,39 @@ class JobStore:
                 _event(session, job_id, now, "submitted", f"interaction {interaction_id} (late)")
                 return True
             return False
+
+    def attach_interaction(
+        self,
+        job_id: str,
+        *,
+        interaction_id: str,
+        remote_status: str | None,
+        status: JobStatus,
+        now: datetime,
+        next_poll_at: datetime,
+        awaiting: Sequence[str],
+        detail: str,
+    ) -> bool:
+        """Give a job that was (maybe) created but has no id its interaction id, whoever held its
+        submit lease: the id is the proof that its create ran. False if it moved on meanwhile."""
+        with self.db.write() as session:
+            return _compare_and_set(
+                session,
+                job_id,
+                [Job.status.in_(list(awaiting)), Job.interaction_id.is_(None)],  # type: ignore[attr-defined,union-attr]
+                {
+                    "status": status.value,
+                    "remote_status": remote_status,
+                    "interaction_id": interaction_id,
+                    "submitted_at": now,
+                    "next_poll_at": next_poll_at,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "error_code": None,
+                    "error_message": None,
+                },
+                (now, "submitted", detail),
+            )
 
     def release_submit(
         self,
