@@ -334,7 +334,8 @@ def _show_renderable(ctx: CliContext, job: Job, *, thoughts: bool):
     service = ctx.app.service
     return render.show_job(
         job,
-        service.get_result(job.id),
+        # Only what is rendered is read: a 20 MB output costs what its first 100 KB cost.
+        service.store.get_result_head(job.id, render.SHOW_OUTPUT_CHARS + 1),
         service.clock.now(),
         chain=_conversation(ctx, job),
         events=service.store.events_for(job.id),

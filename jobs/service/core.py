@@ -42,7 +42,7 @@ from jobs.errors import (
     UsageError,
 )
 from jobs.gateway import Gateway, RemoteInteraction
-from jobs.models import Job, JobResult, JobStatus, new_job_id
+from jobs.models import Job, JobResult, JobStatus
 from jobs.service.recovery import Recovery
 from jobs.store import JobFilter, JobStore, TerminalResult
 
@@ -190,7 +190,9 @@ class JobService:
                     f"job {parent.id} ran agent {parent.agent}; give --model or --agent for the next turn"
                 )
 
-        job = Job(id=new_job_id(), model=model, agent=spec.agent, created_at=self.clock.now())
+        job = Job(
+            id=self.store.free_job_id(), model=model, agent=spec.agent, created_at=self.clock.now()
+        )
         body: dict[str, Any] = {"input": spec.prompt}
         if spec.agent:
             body["agent"] = spec.agent
@@ -201,14 +203,20 @@ class JobService:
                 body["generation_config"] = spec.generation_config
         if spec.system:
             body["system_instruction"] = spec.system
-        body["labels"] = dict(spec.labels)  # + JOB_LABEL, added when sent (the id is final then)
+        # The label that names the local job, so a create is always traceable to its row. Stored
+        # now, with the request as it will be sent, so that submitting never rewrites the request
+        # (a 50 MB prompt is written once).
+        body["labels"] = {**spec.labels, JOB_LABEL: job.id}
         if parent is not None:
             job.parent_job_id = parent.id
             job.previous_interaction_id = parent.interaction_id
+            if parent.interaction_id:
+                body["previous_interaction_id"] = parent.interaction_id
         job.request_json = json.dumps(
             {k: v for k, v in body.items() if v is not None}, ensure_ascii=False
         )
-        job.prompt_excerpt = " ".join(spec.prompt.split())[:200]
+        # From the start of the prompt only: splitting a 50 MB prompt into words costs ~10x its size.
+        job.prompt_excerpt = " ".join(spec.prompt[:1000].split())[:200]
         if parent is None or spec.branch:
             return self.store.insert_job(job, spec.labels, self.clock.now())
         # A conversation is a line: refuse a second successor of one turn, in the transaction
@@ -293,12 +301,17 @@ class JobService:
         if job is None:
             return None
         body = json.loads(job.request_json)
-        # The label that names the local job, so a create is always traceable to its row.
+        job.request_json = ""  # not needed any more: one copy of a large prompt is enough
+        # The label and the turn before are in the stored request unless they were not known when
+        # the job was recorded (a turn queued behind one still being created): added here, and
+        # then (only then) the request is stored again as it was sent.
+        sent = {"labels": body.get("labels", {}), "prev": body.get("previous_interaction_id")}
         body["labels"] = {**body.get("labels", {}), JOB_LABEL: job.id}
         if job.parent_job_id:
             parent = self.store.get_job(job.parent_job_id)
             if parent.interaction_id:
                 body["previous_interaction_id"] = parent.interaction_id
+        changed = sent != {"labels": body["labels"], "prev": body.get("previous_interaction_id")}
         crash_point("submit.before_create")
         try:
             remote = self.gateway.create(body)
@@ -335,7 +348,9 @@ class JobService:
         crash_point("submit.after_create")
         self._rate_limit_strikes = 0
         try:
-            self._write_or_defer(job_id, lambda: self._record_created(job, body, remote))
+            self._write_or_defer(
+                job_id, lambda: self._record_created(job, body, remote, changed=changed)
+            )
         except StoreError as exc:
             # A paid run that nothing tracks yet: keep its id on disk, beside the store.
             kept = self.recovery.spool.keep(job_id, remote.id, remote.status)
@@ -352,7 +367,9 @@ class JobService:
             raise error from exc
         return _CREATED
 
-    def _record_created(self, job: Job, body: dict[str, Any], remote: RemoteInteraction) -> None:
+    def _record_created(
+        self, job: Job, body: dict[str, Any], remote: RemoteInteraction, *, changed: bool = True
+    ) -> None:
         """Commit the interaction id of a job just created remotely, then act on what it says."""
         status = JobStatus.from_remote(remote.status)
         now = self.clock.now()
@@ -362,7 +379,7 @@ class JobService:
             interaction_id=remote.id,
             remote_status=remote.status,
             status=JobStatus.UNKNOWN if status.is_terminal else status,
-            request_json=json.dumps(body, ensure_ascii=False),
+            request_json=json.dumps(body, ensure_ascii=False) if changed else None,
             remote_created=remote.created,
             remote_updated=remote.updated,
             now=now,

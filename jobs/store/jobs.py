@@ -79,13 +79,19 @@ class JobStore:
         with self.db.write() as session:
             return self._insert(session, job, labels, now)
 
+    def free_job_id(self) -> str:
+        """A short id no job has (yet): the service names the job before it is inserted, since
+        the id goes into the request it stores (the `jobs-id` label)."""
+        with self.db.read() as session:
+            for _ in range(20):
+                job_id = new_job_id()
+                if session.get(Job, job_id) is None:
+                    return job_id
+        return new_job_id(10)  # pragma: no cover - 31^6 ids
+
     def _insert(self, session: Session, job: Job, labels: dict[str, str], now: datetime) -> Job:
-        for _ in range(20):
-            if session.get(Job, job.id) is None:
-                break
-            job.id = new_job_id()
-        else:  # pragma: no cover - 31^6 ids
-            job.id = new_job_id(10)
+        # The id was checked free by free_job_id; two processes picking the same one of 31^6 ids
+        # at the same instant get an integrity error here, never a silently renamed job.
         job.labels_json = _dumps(labels)
         session.add(job)
         session.flush()
@@ -134,6 +140,28 @@ class JobStore:
     def get_result(self, job_id: str) -> JobResult | None:
         with self.db.read() as session:
             return session.get(JobResult, job_id)
+
+    def get_result_head(self, job_id: str, max_chars: int) -> JobResult | None:
+        """The result with only the first `max_chars` characters of the output and none of the
+        large JSON columns (steps, raw): what `show` renders, whatever the output's size. The
+        database cuts the text (substr counts characters on SQLite and PostgreSQL alike)."""
+        query = sa.select(
+            sa.func.substr(JobResult.output_text, 1, max_chars),
+            JobResult.thoughts_json,
+            JobResult.usage_json,
+            JobResult.errors_json,
+        ).where(JobResult.job_id == job_id)
+        with self.db.read() as session:
+            row = session.execute(query).first()
+        if row is None:
+            return None
+        return JobResult(
+            job_id=job_id,
+            output_text=row[0] or "",
+            thoughts_json=row[1],
+            usage_json=row[2],
+            errors_json=row[3],
+        )
 
     def list_jobs(self, filt: JobFilter | None = None) -> list[Job]:
         """Newest first; the large request column is not loaded."""
@@ -238,7 +266,7 @@ class JobStore:
         interaction_id: str,
         remote_status: str | None,
         status: JobStatus,
-        request_json: str,
+        request_json: str | None,
         remote_created: datetime | None,
         remote_updated: datetime | None,
         now: datetime,
@@ -255,7 +283,8 @@ class JobStore:
                     "status": status.value,
                     "remote_status": remote_status,
                     "interaction_id": interaction_id,
-                    "request_json": request_json,
+                    # None: the stored request is what was sent (not rewritten: it can be large)
+                    **({"request_json": request_json} if request_json is not None else {}),
                     "submitted_at": now,
                     "remote_created_at": remote_created,
                     "previous_interaction_id": previous_interaction_id,
@@ -282,7 +311,7 @@ class JobStore:
                     status=status.value,
                     remote_status=remote_status,
                     interaction_id=interaction_id,
-                    request_json=request_json,
+                    **({"request_json": request_json} if request_json is not None else {}),
                     submitted_at=now,
                     next_poll_at=next_poll_at,
                     lease_owner=None,
