@@ -64,6 +64,20 @@ class TerminalResult:
     raw: dict[str, Any] | None = None
 
 
+# Parts of the interaction resource stored in their own columns: `steps` (steps_json, with the
+# output in output_text) and `input` (the request, in jobs.request_json). raw_json keeps the rest,
+# so a 50 MB prompt or a 20 MB report is not stored again inside it.
+_STORED_APART = {"steps": "job_results.steps_json", "input": "jobs.request_json"}
+
+
+def _without_copies(raw: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in raw.items() if k not in _STORED_APART}
+    apart = {k: where for k, where in _STORED_APART.items() if k in raw}
+    if apart:
+        kept["_stored_apart"] = apart
+    return kept
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -616,7 +630,7 @@ class JobStore:
                     steps_json=_dumps(result.steps or []),
                     usage_json=_dumps(result.usage or {}),
                     errors_json=_dumps(result.errors or []),
-                    raw_json=_dumps(result.raw or {}),
+                    raw_json=_dumps(_without_copies(result.raw or {})),
                 )
             )
             _event(

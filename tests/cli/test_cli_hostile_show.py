@@ -27,6 +27,7 @@ def _on_a_tty(home, *args: str) -> bytes:
         stdin=slave,
         stdout=slave,
         stderr=slave,
+        cwd=home,  # not the checkout: `-c` puts the working directory first on sys.path
     )
     os.close(slave)
     seen = b""
