@@ -708,13 +708,13 @@ class JobService:
                     error_message="the API no longer has this interaction",
                 )
                 return self.store.get_job(job.id)
-        except NotSent:
-            # 429, 503 or a refused connection: the cancel certainly did not arrive; send it again.
+        except (RateLimited, Unreachable):
+            # 429 or a refused connection: the cancel certainly did not arrive; send it again.
             self.store.retry_cancel_later(job.id)
             raise
         except GatewayError as exc:
-            # The reply was lost (500 after acting, timeout, reset): the cancel may well have been
-            # applied. Never send a second one while its fate is unknown; the next `get` decides.
+            # The reply was lost (500 or 503 after acting, timeout, reset): the cancel may well
+            # have been applied. Never send a second one while its fate is unknown; the next `get` decides.
             return self._after_lost_cancel_reply(job, exc)
         crash_point("cancel.after_send")
         if not self._record_remote(job, remote, owner=None):

@@ -171,8 +171,8 @@ def test_a_failed_remote_cancel_is_sent_again_by_the_worker(two, emulator, clock
     worker, cli = two
     emulator.backend.faults.force_outcome("in_progress")
     job = worker.submit_new(SubmitSpec(prompt="long"))
-    emulator.backend.faults.fail("cancel", 503, times=1)
-    with pytest.raises(GatewayError, match="503"):
+    emulator.backend.faults.fail("cancel", 429, times=1)
+    with pytest.raises(GatewayError, match="429"):
         cli.cancel(job.id)
     assert cli.get_job(job.id).cancel_sent_at is None  # free for the worker to send again
     worker.run_pass()
