@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from jobs.clock import Clock, SystemClock
 from jobs.config import Settings, load_settings
 from jobs.db import Database, open_database
+from jobs.errors import StoreError
 from jobs.gateway import Gateway
 from jobs.service import JobService, owner_id
 from jobs.store import JobStore
@@ -36,4 +38,8 @@ def build_app(
     store = JobStore(database)
     gateway = gateway or Gateway(settings)
     service = JobService(store, gateway, clock or SystemClock(), settings, owner=owner_id(kind))
+    # An interaction id that a dead process could not record is put back on its job first, so
+    # every command shows it (a file check when there is none; a full store tries again later).
+    with contextlib.suppress(StoreError):
+        service.recovery.replay_spool()
     return App(settings, database, store, gateway, service)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import stat
 from dataclasses import dataclass
@@ -10,7 +12,9 @@ from datetime import timedelta
 from jobs.app import App
 from jobs.models import JobStatus
 from jobs.models import Worker as WorkerRow
+from jobs.render import human_duration
 from jobs.store import JobFilter
+from jobs.store.health import StoreHealth
 
 # SQLite 3.7.0 to 3.51.2 can corrupt a WAL database when several connections write and checkpoint
 # at once (https://sqlite.org/wal.html#walresetbug); fixed in 3.51.3.
@@ -26,12 +30,33 @@ class Check:
 
 
 def alive_workers(app: App, workers: list[WorkerRow] | None = None) -> list[WorkerRow]:
-    """Workers that have not stopped and beat recently (within 5 ticks, at least a minute)."""
+    """Workers that have not stopped and show a sign of life: a heartbeat within a few ticks (at
+    least 30 s), or a lease they still hold (a long pass does not beat). A worker of this host
+    whose process is gone is dead whatever its row says (SIGKILL leaves no `stopped_at`)."""
     now = app.service.clock.now()
     tick = float(app.settings["worker.tick"])
-    alive_after = now - timedelta(seconds=max(60.0, 5 * tick))
+    beat_after = now - timedelta(seconds=max(30.0, 3 * tick))
     workers = app.store.list_workers() if workers is None else workers
-    return [w for w in workers if w.stopped_at is None and w.heartbeat_at >= alive_after]
+    leasing = {owner for _job, owner, until in app.store.leases() if until and until >= now}
+    return [
+        w
+        for w in workers
+        if w.stopped_at is None
+        and (w.heartbeat_at >= beat_after or w.id in leasing)
+        and _process_may_live(w)
+    ]
+
+
+def _process_may_live(worker: WorkerRow) -> bool:
+    if worker.hostname != socket.gethostname():
+        return True  # another machine: only its heartbeat can tell
+    try:
+        os.kill(worker.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process of that pid exists
+        return True
+    return True
 
 
 def run_checks(app: App) -> list[Check]:
@@ -61,12 +86,13 @@ def run_checks(app: App) -> list[Check]:
         else:
             checks.append(Check("permissions", "ok", f"files 0600, directory {dir_mode:o}"))
 
-    problems = store.integrity_check()
+    integrity = StoreHealth(database).integrity()
     checks.append(
         Check(
             "integrity",
-            "ok" if not problems else "fail",
-            "ok" if not problems else "; ".join(problems[:5]),
+            "ok" if not integrity.problems else "fail",
+            ("ok" if not integrity.problems else "; ".join(integrity.problems[:5]))
+            + f" (checked: {'; '.join(integrity.checked)})",
         )
     )
 
@@ -115,6 +141,23 @@ def run_checks(app: App) -> list[Check]:
         if active:
             detail += "; active jobs wait: run `gjobs worker`"
         checks.append(Check("workers", "warn" if active else "info", detail))
+    recently = now - timedelta(days=1)
+    died = [
+        w for w in workers if w.stopped_at is None and w not in alive and w.heartbeat_at >= recently
+    ]
+    if died:
+        names = ", ".join(
+            f"{w.id} ({human_duration((now - w.heartbeat_at).total_seconds())} ago)"
+            for w in died[:5]
+        )
+        checks.append(
+            Check(
+                "dead workers",
+                "info",
+                f"{len(died)} ended without stopping (killed?) in the last day, last heartbeat: "
+                f"{names}{' ...' if len(died) > 5 else ''}; their leases expire, others take over",
+            )
+        )
 
     leases = store.leases()
     expired = [job_id for job_id, _owner, until in leases if until and until < now]

@@ -63,7 +63,8 @@ class GatewayError(JobsError):
 
 
 class NotSent(GatewayError):
-    """The request certainly did not take effect (429, 503, connection refused): safe to retry."""
+    """The request certainly did not take effect (429, connection refused; 503 except for create):
+    safe to retry."""
 
     def __init__(
         self, message: str, *, status_code: int | None = None, retry_after: float | None = None

@@ -151,7 +151,8 @@ class Gateway:
     # -- operations ------------------------------------------------------------------------------
 
     def create(self, body: dict[str, Any]) -> RemoteInteraction:
-        """Start a background interaction. Raises NotSent only when it certainly did not happen."""
+        """Start a background interaction. Raises NotSent only when it certainly did not happen:
+        429 (RESOURCE_EXHAUSTED: by AIP-194 not processed) or a connection never made."""
         interactions = self._interactions()
         try:
             result = interactions.create(**body, background=True, timeout=self._create_timeout)
@@ -359,7 +360,13 @@ def _map_status(status: int, body: Any, response: Any, op: str) -> Exception:
             f"{op}: the API rejected the key (HTTP {status}){_error_text(body)}", status_code=status
         )
     if status == 503:
-        # AIP-194: 503 means the request was not processed, so even create may be retried.
+        # AIP-194: UNAVAILABLE is retryable but "not always safe to retry non-idempotent
+        # operations": the server may have run it (the emulator's accept_then_fail does). A create
+        # has no idempotency key, so a 503 on create is an unknown outcome; anything else retries.
+        if op == "create":
+            return OutcomeUnknown(
+                text + "; the API may have run it (503 does not say it did not)", status_code=status
+            )
         return NotSent(text, status_code=status, retry_after=_retry_after(response, body))
     if status in (408, 409) or status >= 500:
         if op == "create":

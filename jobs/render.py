@@ -71,6 +71,24 @@ def status_text(job: Job) -> Text:
     return Text(label, style=STATUS_STYLES.get(status, ""))
 
 
+def interaction_text(job: Job) -> Text:
+    """The interaction id, or why there is none. A submit_unknown job's create was sent and may
+    have run: "not created yet" would be a lie there."""
+    if job.interaction_id:
+        return Text(job.interaction_id)
+    if job.job_status is JobStatus.SUBMIT_UNKNOWN:
+        return Text(
+            f"unknown: the create was sent and may have run, but no id was recorded "
+            f"(`gjobs adopt {job.id} INTERACTION_ID` if you have it)",
+            style="magenta",
+        )
+    if job.job_status is JobStatus.SUBMITTING:
+        return Text("(being created now)")
+    if job.job_status.is_terminal:
+        return Text("(none recorded)")
+    return Text("(not created yet)")
+
+
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -203,7 +221,7 @@ def show_job(
     if job.remote_status and job.remote_status != job.status:
         facts.add_row("remote status", Text(safe_text(job.remote_status)))
     facts.add_row("agent" if job.agent else "model", Text(safe_text(job.target)))
-    facts.add_row("interaction", Text(job.interaction_id or "(not created yet)"))
+    facts.add_row("interaction", interaction_text(job))
     if labels:
         facts.add_row("labels", Text(", ".join(f"{k}={v}" for k, v in sorted(labels.items()))))
     facts.add_row("created", _when(job.created_at, now))
@@ -246,15 +264,13 @@ def show_job(
     if thoughts and result is not None:
         summaries = json.loads(result.thoughts_json or "[]")
         body = (
-            Markdown("\n\n".join(safe_text(s) for s in summaries))
+            Markdown("\n\n".join(safe_text(s) for s in summaries), hyperlinks=False)
             if summaries
             else Text("(no thought summaries)")
         )
         parts.append(Panel(body, title="thought summaries", title_align="left", border_style="dim"))
     if result is not None and result.output_text:
-        parts.append(
-            Panel(Markdown(safe_text(result.output_text)), title="output", title_align="left")
-        )
+        parts.append(output_panel(job, result.output_text))
     elif job.job_status.is_terminal:
         parts.append(Text("(no output)", style="dim"))
     if job.total_tokens is not None:
@@ -297,6 +313,30 @@ def prompt_panels(job: Job) -> list[Panel]:
             )
         panels.append(Panel(body, title=title, title_align="left", border_style="dim"))
     return panels
+# `show` renders at most this much of an output as Markdown (rich takes ~5 s per MB and holds
+# the whole rendering in memory); the rest is a note away: `--raw` prints it all, byte-exact.
+SHOW_OUTPUT_CHARS = 100_000
+
+
+def output_panel(job: Job, text: str) -> Panel:
+    """The output as Markdown, links shown with their real target (never a terminal hyperlink:
+    its text could name another address than the one it opens). An output longer than
+    SHOW_OUTPUT_CHARS is cut at a line break, with a note that says so."""
+    total = max(job.output_chars or 0, len(text))
+    shown = text[:SHOW_OUTPUT_CHARS]
+    if total > len(shown):
+        cut = shown.rfind("\n", 0, len(shown))
+        if cut > SHOW_OUTPUT_CHARS // 2:
+            shown = shown[:cut]
+    body: Any = Markdown(safe_text(shown), hyperlinks=False)
+    if total > len(shown):
+        note = Text(
+            f"\n… shown: the first {len(shown):,} of {total:,} characters. All of it: "
+            f"`gjobs show {job.id} --raw` (e.g. `| less`)",
+            style="bold yellow",
+        )
+        body = Group(body, note)
+    return Panel(body, title="output", title_align="left")
 
 
 def _when(moment: datetime, now: datetime) -> str:

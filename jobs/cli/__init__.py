@@ -138,6 +138,7 @@ _COMMAND_MODULES = (
     "jobs_cmds",
     "ops_cmds",
     "shell_cmds",
+    "recovery_cmds",
 )
 
 

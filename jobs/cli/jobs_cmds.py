@@ -74,6 +74,11 @@ def _worker_hint(ctx: CliContext, job: Job) -> None:
     help="Next turn of JOB's conversation (waits for JOB to finish); @last: the newest job.",
 )
 @click.option(
+    "--branch",
+    is_flag=True,
+    help="With --continue: start a second line from a turn that already has a successor.",
+)
+@click.option(
     "--wait", is_flag=True, help="Follow the job until it ends; exit non-zero unless completed."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
@@ -91,6 +96,7 @@ def submit(
     system: str | None,
     labels: tuple[str, ...],
     continue_job: str | None,
+    branch: bool,
     wait: bool,
     as_json: bool,
     quiet: bool,
@@ -116,6 +122,8 @@ def submit(
                 "--research picks the agent; do not combine it with --model or --agent"
             )
         agent = ctx.settings["defaults.agent"]
+    if branch and not continue_job:
+        raise UsageError("--branch only goes with --continue JOB")
     parsed_labels = parse_labels(labels)
     text = _read_prompt(prompt, prompt_file)
     spec = SubmitSpec(
@@ -125,6 +133,7 @@ def submit(
         system=system,
         labels=parsed_labels,
         continue_job=continue_job,
+        branch=branch,
     )
     service = ctx.app.service
     job = service.submit_new(spec)
@@ -243,6 +252,9 @@ def _read_stdin() -> str:
         ) from None
 
 
+# The largest --limit a database takes as a bind parameter on every backend (a 64-bit integer):
+# anything larger is a usage error, not an OverflowError from the driver.
+MAX_LIST_LIMIT = 2**63 - 1
 _SINCE = re.compile(r"^(\d+)\s*([smhdw])$")
 
 
@@ -253,7 +265,12 @@ def parse_since(value: str, now: datetime) -> datetime:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[
             match.group(2)
         ]
-        return now - timedelta(**{unit: int(match.group(1))})
+        try:
+            return now - timedelta(**{unit: int(match.group(1))})
+        except OverflowError:  # more than datetime can count back from now
+            raise UsageError(
+                f"bad --since {value!r}: that is before year 1; give a shorter span or a date"
+            ) from None
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -289,7 +306,7 @@ def _statuses(values: tuple[str, ...]) -> list[str]:
 @click.option(
     "-n",
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_LIST_LIMIT),
     default=50,
     show_default=True,
     help="At most this many jobs.",
@@ -384,7 +401,8 @@ def _show_renderable(ctx: CliContext, job: Job, *, thoughts: bool):
     service = ctx.app.service
     return render.show_job(
         job,
-        service.get_result(job.id),
+        # Only what is rendered is read: a 20 MB output costs what its first 100 KB cost.
+        service.store.get_result_head(job.id, render.SHOW_OUTPUT_CHARS + 1),
         service.clock.now(),
         chain=_conversation(ctx, job),
         events=service.store.events_for(job.id),

@@ -6,7 +6,7 @@ sent, moved to `submitting` under a lease in its own transaction, created remote
 off and a label naming the local job, then the interaction id is committed. A submitter that dies
 in between leaves a `submitting` row whose lease expires; it then becomes `submit_unknown` and is
 resubmitted only by an explicit `jobs resubmit`. `create` is retried automatically only when it
-certainly did not happen (429, 503, connection refused).
+certainly did not happen (429, connection refused; a 503 may have run, see gateway._map_status).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from jobs.errors import (
     UsageError,
 )
 from jobs.gateway import Gateway, RemoteInteraction
-from jobs.models import Job, JobResult, JobStatus, new_job_id
+from jobs.models import Job, JobResult, JobStatus
+from jobs.service.recovery import Recovery
 from jobs.store import JobFilter, JobStore, TerminalResult
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ JOB_LABEL = "jobs-id"  # the label on every create that names the local job
 _LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _SUBMIT_MARGIN = 30.0  # seconds a submit lease outlives the create timeout
+# What _submit_once returns when the API accepted the create (None: nothing to retry; a float: the
+# create was refused, retry after that many seconds).
+_CREATED = "created"
+# A successor that ended like this is a dead end: the turn before it may be continued again.
+DEAD_END_STATUSES = frozenset(
+    s.value for s in JobStatus if s.is_terminal and s is not JobStatus.COMPLETED
+)
 
 
 def owner_id(kind: str) -> str:
@@ -86,6 +94,7 @@ class SubmitSpec:
     system: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     continue_job: str | None = None
+    branch: bool = False  # continue a turn that already has a successor (a second line)
     generation_config: dict[str, Any] | None = None
     agent_config: dict[str, Any] | None = None
 
@@ -137,6 +146,9 @@ class JobService:
         self._rate_limit_strikes = 0
         # Writes of what the API did that the store refused (full, locked): retried next pass.
         self._deferred: dict[str, Callable[[], object]] = {}
+        # Interaction ids the store refused are also kept on disk (jobs/service/recovery.py).
+        self.recovery = Recovery(self)
+        self._unrecorded: dict[str, StoreError] = {}  # job id -> what to say if it stays so
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -178,7 +190,9 @@ class JobService:
                     f"job {parent.id} ran agent {parent.agent}; give --model or --agent for the next turn"
                 )
 
-        job = Job(id=new_job_id(), model=model, agent=spec.agent, created_at=self.clock.now())
+        job = Job(
+            id=self.store.free_job_id(), model=model, agent=spec.agent, created_at=self.clock.now()
+        )
         body: dict[str, Any] = {"input": spec.prompt}
         if spec.agent:
             body["agent"] = spec.agent
@@ -189,15 +203,51 @@ class JobService:
                 body["generation_config"] = spec.generation_config
         if spec.system:
             body["system_instruction"] = spec.system
-        body["labels"] = dict(spec.labels)  # + JOB_LABEL, added when sent (the id is final then)
+        # The label that names the local job, so a create is always traceable to its row. Stored
+        # now, with the request as it will be sent, so that submitting never rewrites the request
+        # (a 50 MB prompt is written once).
+        body["labels"] = {**spec.labels, JOB_LABEL: job.id}
         if parent is not None:
             job.parent_job_id = parent.id
             job.previous_interaction_id = parent.interaction_id
+            if parent.interaction_id:
+                body["previous_interaction_id"] = parent.interaction_id
         job.request_json = json.dumps(
             {k: v for k, v in body.items() if v is not None}, ensure_ascii=False
         )
-        job.prompt_excerpt = " ".join(spec.prompt.split())[:200]
-        return self.store.insert_job(job, spec.labels, self.clock.now())
+        # From the start of the prompt only: splitting a 50 MB prompt into words costs ~10x its size.
+        job.prompt_excerpt = " ".join(spec.prompt[:1000].split())[:200]
+        if parent is None or spec.branch:
+            return self.store.insert_job(job, spec.labels, self.clock.now())
+        # A conversation is a line: refuse a second successor of one turn, in the transaction
+        # that inserts the job (two concurrent --continue cannot both pass).
+        inserted, successor = self.store.insert_successor(
+            job, spec.labels, self.clock.now(), dead_ends=DEAD_END_STATUSES
+        )
+        if inserted is None:
+            assert parent is not None and successor is not None
+            latest = self.latest_turn(successor)
+            raise UsageError(
+                f"job {parent.id} already continues in {successor.id}"
+                + (f" (latest turn: {latest.id})" if latest.id != successor.id else "")
+                + f"; continue the latest turn (`gjobs submit --continue {latest.id} ...`), "
+                f"or add --branch to start a second line from {parent.id}"
+            )
+        return inserted
+
+    def latest_turn(self, job: Job) -> Job:
+        """The last live turn of the line that starts at `job` (following first successors)."""
+        seen = {job.id}
+        while True:
+            children = [
+                c
+                for c in self.store.children_of(job.id)
+                if c.id not in seen and c.status not in DEAD_END_STATUSES
+            ]
+            if not children:
+                return job
+            job = children[0]
+            seen.add(job.id)
 
     def submit_new(self, spec: SubmitSpec) -> Job:
         """Record a job, then submit it at once unless it waits on its predecessor."""
@@ -220,20 +270,29 @@ class JobService:
         self.gateway._interactions()
 
     def submit(self, job_id: str, *, wait_budget: float = 0.0) -> Job:
-        """Send a pending job's create. Waits out 429/503 within `wait_budget` seconds, then leaves
+        """Send a pending job's create. Waits out 429s and refused connections within `wait_budget` seconds, then leaves
         the job pending for the worker. Raises for errors the user must see."""
         deadline = self.clock.monotonic() + wait_budget
         while True:
-            delay = self._submit_once(job_id)
+            try:
+                delay = self._submit_once(job_id)
+            except StoreError as exc:
+                if job_id not in self._deferred:
+                    raise
+                # The API created it but the store refused its id: retry the write while this
+                # process lives (within the budget; the spool keeps it after that).
+                self._retry_deferred(job_id, deadline, exc)
+                delay = None
             job = self.store.get_job(job_id)
-            if delay is None or job.job_status is not JobStatus.PENDING:
+            if not isinstance(delay, float) or job.job_status is not JobStatus.PENDING:
                 return job
             if self.clock.monotonic() + delay > deadline:
                 return job
             self.clock.sleep(delay)
 
-    def _submit_once(self, job_id: str) -> float | None:
-        """One create attempt. Returns a delay when the job went back to pending to retry."""
+    def _submit_once(self, job_id: str) -> float | str | None:
+        """One create attempt. Returns a delay when the job went back to pending to retry,
+        _CREATED when the API answered with an interaction, None otherwise."""
         now = self.clock.now()
         lease_until = now + timedelta(
             seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN
@@ -242,16 +301,21 @@ class JobService:
         if job is None:
             return None
         body = json.loads(job.request_json)
-        # The label that names the local job, so a create is always traceable to its row.
+        job.request_json = ""  # not needed any more: one copy of a large prompt is enough
+        # The label and the turn before are in the stored request unless they were not known when
+        # the job was recorded (a turn queued behind one still being created): added here, and
+        # then (only then) the request is stored again as it was sent.
+        sent = {"labels": body.get("labels", {}), "prev": body.get("previous_interaction_id")}
         body["labels"] = {**body.get("labels", {}), JOB_LABEL: job.id}
         if job.parent_job_id:
             parent = self.store.get_job(job.parent_job_id)
             if parent.interaction_id:
                 body["previous_interaction_id"] = parent.interaction_id
+        changed = sent != {"labels": body["labels"], "prev": body.get("previous_interaction_id")}
         crash_point("submit.before_create")
         try:
             remote = self.gateway.create(body)
-        except NotSent as exc:  # 429, 503, connection refused: certainly not created
+        except NotSent as exc:  # 429, connection refused: certainly not created
             delay = self._retry_delay(exc, job.submit_attempts)
             if isinstance(exc, RateLimited):
                 self._pause(delay)
@@ -284,14 +348,28 @@ class JobService:
         crash_point("submit.after_create")
         self._rate_limit_strikes = 0
         try:
-            self._write_or_defer(job_id, lambda: self._record_created(job, body, remote))
+            self._write_or_defer(
+                job_id, lambda: self._record_created(job, body, remote, changed=changed)
+            )
         except StoreError as exc:
-            raise StoreError(
-                f"{exc}; job {job_id} was sent (interaction {remote.id}) but could not be recorded yet"
-            ) from exc
-        return None
+            # A paid run that nothing tracks yet: keep its id on disk, beside the store.
+            kept = self.recovery.spool.keep(job_id, remote.id, remote.status)
+            where = (
+                f"kept in {kept}; the next worker pass records it"
+                if kept
+                else f"record it later with `gjobs adopt {job_id} {remote.id}`"
+            )
+            error = StoreError(
+                f"{exc}; job {job_id} was sent (interaction {remote.id}) but could not be "
+                f"recorded yet ({where})"
+            )
+            self._unrecorded[job_id] = error
+            raise error from exc
+        return _CREATED
 
-    def _record_created(self, job: Job, body: dict[str, Any], remote: RemoteInteraction) -> None:
+    def _record_created(
+        self, job: Job, body: dict[str, Any], remote: RemoteInteraction, *, changed: bool = True
+    ) -> None:
         """Commit the interaction id of a job just created remotely, then act on what it says."""
         status = JobStatus.from_remote(remote.status)
         now = self.clock.now()
@@ -301,7 +379,7 @@ class JobService:
             interaction_id=remote.id,
             remote_status=remote.status,
             status=JobStatus.UNKNOWN if status.is_terminal else status,
-            request_json=json.dumps(body, ensure_ascii=False),
+            request_json=json.dumps(body, ensure_ascii=False) if changed else None,
             remote_created=remote.created,
             remote_updated=remote.updated,
             now=now,
@@ -309,6 +387,12 @@ class JobService:
             previous_interaction_id=body.get("previous_interaction_id"),
         )
         try:
+            if (
+                not recorded
+                and (gone := self.store.find_job(job.id))
+                and gone.interaction_id == remote.id
+            ):
+                return  # recorded meanwhile from the spool (recovery.replay_spool): all is well
             if not recorded:
                 # Our lease ran out while create was in flight, and the job has moved on since it
                 # was marked submit_unknown: cancelled, deleted or resubmitted by the user. Nobody
@@ -368,10 +452,31 @@ class JobService:
             raise
         self._deferred.pop(job_id, None)
 
+    def _retry_deferred(self, job_id: str, deadline: float, error: StoreError) -> None:
+        pause = 0.5
+        while True:
+            wait = min(pause, deadline - self.clock.monotonic())
+            if wait <= 0:
+                raise self._unrecorded.get(job_id, error)
+            self.clock.sleep(wait)
+            pause = min(pause * 2, 5.0)
+            try:
+                self._deferred[job_id]()
+            except StoreError:
+                continue
+            self._deferred.pop(job_id, None)
+            self._forget_unrecorded(job_id)
+            return
+
+    def _forget_unrecorded(self, job_id: str) -> None:
+        if self._unrecorded.pop(job_id, None) is not None:
+            self.recovery.spool.drop(job_id)
+
     def _flush_deferred(self) -> None:
         for job_id, write in list(self._deferred.items()):
             write()  # a StoreError ends the pass; the write stays queued
             del self._deferred[job_id]
+            self._forget_unrecorded(job_id)
 
     def resubmit(self, job_id: str) -> Job:
         """Explicitly resubmit a `submit_unknown` job (it may then run, and be paid for, twice)."""
@@ -379,6 +484,12 @@ class JobService:
         if job.job_status is not JobStatus.SUBMIT_UNKNOWN:
             raise InvalidTransition(
                 f"job {job.id} is {job.status}; only submit_unknown jobs can be resubmitted"
+            )
+        if job.id in self.recovery.replay_spool():  # its id was kept: adopted, not paid again
+            job = self.store.get_job(job.id)
+            raise InvalidTransition(
+                f"job {job.id} is {job.status}: its interaction {job.interaction_id} was recovered "
+                "from the spool; nothing was resubmitted"
             )
         self.gateway_ready()
         if not self.store.reset_for_resubmit(job.id, self.clock.now()):
@@ -393,6 +504,7 @@ class JobService:
         """One pass of the worker: recover, submit what is ready, poll what is due."""
         report = PassReport()
         self._flush_deferred()  # before anything can mark those jobs submit_unknown
+        self.recovery.replay_spool()  # ids another (dead) process could not record
         now = self.clock.now()
         report.marked_unknown = len(self.store.mark_stale_submissions(now))
         self.store.fail_orphans(now)
@@ -402,8 +514,9 @@ class JobService:
         batch = limit or int(self.settings["worker.batch"])
         for job_id in self.store.submittable_ids(now, batch, job_ids):
             try:
-                self._submit_once(job_id)
-                report.submitted += 1
+                # Counted only when the create reached the API and was not refused (a 429 or a refused
+                # connection leaves the job pending: nothing was submitted).
+                report.submitted += self._submit_once(job_id) is _CREATED
             except GatewayError as exc:  # left pending by _submit_once; try again next pass
                 log.warning("job %s: %s", job_id, exc)
                 report.errors += 1
@@ -488,6 +601,10 @@ class JobService:
             return "error"
         crash_point("poll.after_get")
         return "finished" if self._record_remote(job, remote, owner=self.owner) else "polled"
+
+    def record_remote_unowned(self, job: Job, remote: RemoteInteraction) -> bool:
+        """Record what the API said about a job nobody holds a lease on (adopt, cancel)."""
+        return self._record_remote(job, remote, owner=None)
 
     def _record_remote(self, job: Job, remote: RemoteInteraction, *, owner: str | None) -> bool:
         """Store what the API said; True when the job became terminal."""
@@ -591,12 +708,40 @@ class JobService:
                     error_message="the API no longer has this interaction",
                 )
                 return self.store.get_job(job.id)
-        except GatewayError:
+        except (RateLimited, Unreachable):
+            # 429 or a refused connection: the cancel certainly did not arrive; send it again.
             self.store.retry_cancel_later(job.id)
             raise
+        except GatewayError as exc:
+            # The reply was lost (500 or 503 after acting, timeout, reset): the cancel may well
+            # have been applied. Never send a second one while its fate is unknown; the next `get` decides.
+            return self._after_lost_cancel_reply(job, exc)
         crash_point("cancel.after_send")
         if not self._record_remote(job, remote, owner=None):
             # Not terminal yet (the server is still stopping it): poll it again soon.
+            self.store.poll_soon(job.id, self.clock.now())
+        return self.store.get_job(job.id)
+
+    def _after_lost_cancel_reply(self, job: Job, exc: GatewayError) -> Job:
+        assert job.interaction_id
+        log.info("job %s: the cancel's reply was lost (%s); reading the job's state", job.id, exc)
+        try:
+            remote = self.gateway.get(job.interaction_id)
+        except GatewayError as get_exc:
+            # Still unknown: the cancel stays "sent"; the worker's polls record how the job ends.
+            log.warning(
+                "job %s: cancel sent but its reply was lost (%s) and the job could not be read "
+                "(%s); the worker records the final status",
+                job.id,
+                exc,
+                get_exc,
+            )
+            self.store.poll_soon(job.id, self.clock.now())
+            return self.store.get_job(job.id)
+        if not self._record_remote(job, remote, owner=None):
+            # The server says it is still running: that cancel did not take; the next pass (or
+            # the user) may send one, knowing the first had no effect.
+            self.store.retry_cancel_later(job.id)
             self.store.poll_soon(job.id, self.clock.now())
         return self.store.get_job(job.id)
 

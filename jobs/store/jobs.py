@@ -70,6 +70,20 @@ class TerminalResult:
     raw: dict[str, Any] | None = None
 
 
+# Parts of the interaction resource stored in their own columns: `steps` (steps_json, with the
+# output in output_text) and `input` (the request, in jobs.request_json). raw_json keeps the rest,
+# so a 50 MB prompt or a 20 MB report is not stored again inside it.
+_STORED_APART = {"steps": "job_results.steps_json", "input": "jobs.request_json"}
+
+
+def _without_copies(raw: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in raw.items() if k not in _STORED_APART}
+    apart = {k: where for k, where in _STORED_APART.items() if k in raw}
+    if apart:
+        kept["_stored_apart"] = apart
+    return kept
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -83,19 +97,47 @@ class JobStore:
     def insert_job(self, job: Job, labels: dict[str, str], now: datetime) -> Job:
         """Record a new job (write-ahead: before anything is sent). Picks a free short id."""
         with self.db.write() as session:
+            return self._insert(session, job, labels, now)
+
+    def free_job_id(self) -> str:
+        """A short id no job has (yet): the service names the job before it is inserted, since
+        the id goes into the request it stores (the `jobs-id` label)."""
+        with self.db.read() as session:
             for _ in range(20):
-                if session.get(Job, job.id) is None:
-                    break
-                job.id = new_job_id()
-            else:  # pragma: no cover - 31^6 ids
-                job.id = new_job_id(10)
-            job.labels_json = _dumps(labels)
-            session.add(job)
-            session.flush()
-            for key, value in labels.items():
-                session.add(JobLabel(job_id=job.id, key=key, value=value))
-            _event(session, job.id, now, "recorded", f"{job.target}")
+                job_id = new_job_id()
+                if session.get(Job, job_id) is None:
+                    return job_id
+        return new_job_id(10)  # pragma: no cover - 31^6 ids
+
+    def _insert(self, session: Session, job: Job, labels: dict[str, str], now: datetime) -> Job:
+        # The id was checked free by free_job_id; two processes picking the same one of 31^6 ids
+        # at the same instant get an integrity error here, never a silently renamed job.
+        job.labels_json = _dumps(labels)
+        session.add(job)
+        session.flush()
+        for key, value in labels.items():
+            session.add(JobLabel(job_id=job.id, key=key, value=value))
+        _event(session, job.id, now, "recorded", f"{job.target}")
         return job
+
+    def insert_successor(
+        self, job: Job, labels: dict[str, str], now: datetime, *, dead_ends: Iterable[str]
+    ) -> tuple[Job | None, Job | None]:
+        """Insert `job` as the next turn of `job.parent_job_id` unless that turn already has a
+        live successor: (job, None) when inserted, (None, existing successor) when refused. The
+        parent row is locked first, so two concurrent inserts cannot both see no successor."""
+        assert job.parent_job_id
+        with self.db.write() as session:
+            session.exec(select(Job.id).where(Job.id == job.parent_job_id).with_for_update())
+            existing = session.exec(
+                select(Job)
+                .where(Job.parent_job_id == job.parent_job_id, Job.status.not_in(list(dead_ends)))  # type: ignore[attr-defined]
+                .order_by(Job.created_at)  # type: ignore[arg-type]
+                .options(defer(Job.request_json))  # type: ignore[arg-type]
+            ).first()
+            if existing is not None:
+                return None, existing
+            return self._insert(session, job, labels, now), None
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -145,6 +187,28 @@ class JobStore:
     def get_result(self, job_id: str) -> JobResult | None:
         with self.db.read() as session:
             return session.get(JobResult, job_id)
+
+    def get_result_head(self, job_id: str, max_chars: int) -> JobResult | None:
+        """The result with only the first `max_chars` characters of the output and none of the
+        large JSON columns (steps, raw): what `show` renders, whatever the output's size. The
+        database cuts the text (substr counts characters on SQLite and PostgreSQL alike)."""
+        query = sa.select(
+            sa.func.substr(JobResult.output_text, 1, max_chars),
+            JobResult.thoughts_json,
+            JobResult.usage_json,
+            JobResult.errors_json,
+        ).where(JobResult.job_id == job_id)
+        with self.db.read() as session:
+            row = session.execute(query).first()
+        if row is None:
+            return None
+        return JobResult(
+            job_id=job_id,
+            output_text=row[0] or "",
+            thoughts_json=row[1],
+            usage_json=row[2],
+            errors_json=row[3],
+        )
 
     def list_jobs(self, filt: JobFilter | None = None) -> list[Job]:
         """Newest first; the large request column is not loaded."""
@@ -249,7 +313,7 @@ class JobStore:
         interaction_id: str,
         remote_status: str | None,
         status: JobStatus,
-        request_json: str,
+        request_json: str | None,
         remote_created: datetime | None,
         remote_updated: datetime | None,
         now: datetime,
@@ -266,7 +330,8 @@ class JobStore:
                     "status": status.value,
                     "remote_status": remote_status,
                     "interaction_id": interaction_id,
-                    "request_json": request_json,
+                    # None: the stored request is what was sent (not rewritten: it can be large)
+                    **({"request_json": request_json} if request_json is not None else {}),
                     "submitted_at": now,
                     "remote_created_at": remote_created,
                     "previous_interaction_id": previous_interaction_id,
@@ -293,7 +358,7 @@ class JobStore:
                     status=status.value,
                     remote_status=remote_status,
                     interaction_id=interaction_id,
-                    request_json=request_json,
+                    **({"request_json": request_json} if request_json is not None else {}),
                     submitted_at=now,
                     next_poll_at=next_poll_at,
                     lease_owner=None,
@@ -304,6 +369,39 @@ class JobStore:
                 _event(session, job_id, now, "submitted", f"interaction {interaction_id} (late)")
                 return True
             return False
+
+    def attach_interaction(
+        self,
+        job_id: str,
+        *,
+        interaction_id: str,
+        remote_status: str | None,
+        status: JobStatus,
+        now: datetime,
+        next_poll_at: datetime,
+        awaiting: Sequence[str],
+        detail: str,
+    ) -> bool:
+        """Give a job that was (maybe) created but has no id its interaction id, whoever held its
+        submit lease: the id is the proof that its create ran. False if it moved on meanwhile."""
+        with self.db.write() as session:
+            return _compare_and_set(
+                session,
+                job_id,
+                [Job.status.in_(list(awaiting)), Job.interaction_id.is_(None)],  # type: ignore[attr-defined,union-attr]
+                {
+                    "status": status.value,
+                    "remote_status": remote_status,
+                    "interaction_id": interaction_id,
+                    "submitted_at": now,
+                    "next_poll_at": next_poll_at,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "error_code": None,
+                    "error_message": None,
+                },
+                (now, "submitted", detail),
+            )
 
     def release_submit(
         self,
@@ -565,7 +663,7 @@ class JobStore:
                     steps_json=_dumps(result.steps or []),
                     usage_json=_dumps(result.usage or {}),
                     errors_json=_dumps(result.errors or []),
-                    raw_json=_dumps(result.raw or {}),
+                    raw_json=_dumps(_without_copies(result.raw or {})),
                 )
             )
             _event(

@@ -171,7 +171,7 @@ def test_a_rejected_request_fails_the_job_and_the_exit_code(cli, emulator):
 
 
 def test_a_busy_api_leaves_the_job_pending_for_the_worker(cli, emulator, drive):
-    emulator.backend.faults.fail("create", 503, times=100, retry_after=600)
+    emulator.backend.faults.fail("create", 429, times=100, retry_after=600)
     result = cli("submit", "x")
     job_id, status, *_ = result.stdout.split()
     assert status == "pending" and "not sent yet" in result.stderr

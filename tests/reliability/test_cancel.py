@@ -171,8 +171,8 @@ def test_a_failed_remote_cancel_is_sent_again_by_the_worker(two, emulator, clock
     worker, cli = two
     emulator.backend.faults.force_outcome("in_progress")
     job = worker.submit_new(SubmitSpec(prompt="long"))
-    emulator.backend.faults.fail("cancel", 503, times=1)
-    with pytest.raises(GatewayError, match="503"):
+    emulator.backend.faults.fail("cancel", 429, times=1)
+    with pytest.raises(GatewayError, match="429"):
         cli.cancel(job.id)
     assert cli.get_job(job.id).cancel_sent_at is None  # free for the worker to send again
     worker.run_pass()
@@ -216,3 +216,52 @@ def test_a_create_that_lands_too_late_to_be_recorded_is_cancelled_remotely(
         assert survivor.job_status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
     if survivor is not None:  # (a deleted job's interaction has no row, by the user's choice)
         check_invariants(worker.store, emulator.backend.stats(), accepted=[job.id])
+
+
+@pytest.mark.parametrize("lost", ["500-after-cancelling", "timeout-after-cancelling"])
+def test_a_cancel_whose_reply_is_lost_reports_what_the_next_get_shows(
+    make_service, make_settings, emulator, clock, lost
+):
+    """Issue 8: the cancel took effect but its reply was lost; today it is sent a second time and
+    the CLI says `error: cancel timed out` although the job ended cancelled."""
+    worker = make_service(make_settings(), owner="worker-1")
+    cli = make_service(make_settings(**{"api.timeout": 0.5}), owner="cli-1")
+    emulator.backend.faults.force_outcome("in_progress")
+    job = worker.submit_new(SubmitSpec(prompt="long"))
+    if lost.startswith("500"):
+        emulator.backend.faults.accept_then_fail("cancel", 500, times=1)
+    else:
+        emulator.backend.faults.accept_then_delay("cancel", seconds=2.0, times=1)
+    ended = cli.cancel(job.id)  # no error: the next get says what happened
+    assert ended.status == "cancelled" and ended.remote_status == "cancelled"
+    for _ in range(3):
+        clock.advance(60)
+        worker.run_pass()
+    assert_cancelled_once(emulator, worker, job.id)
+
+
+def test_no_second_cancel_while_the_first_ones_fate_is_unknown(two, emulator, clock):
+    """The cancel's reply is lost and so is the get after it: the job stays `cancelling`, the
+    worker's next poll reads how it ended, and no second cancel is sent meanwhile."""
+    worker, cli = two
+    emulator.backend.faults.force_outcome("in_progress")
+    job = worker.submit_new(SubmitSpec(prompt="long"))
+    emulator.backend.faults.accept_then_fail("cancel", 500, times=1)
+    emulator.backend.faults.fail("get", 503, times=1)
+    pending = cli.cancel(job.id)
+    assert not pending.job_status.is_terminal and pending.cancel_sent_at is not None
+    run_passes(worker, clock, until=lambda: all_settled(worker.store), step=5, limit=20)
+    assert_cancelled_once(emulator, worker, job.id)
+
+
+def test_a_cancel_the_server_did_not_apply_is_sent_again_once_a_get_says_so(two, emulator, clock):
+    """A 500 that really failed: the get right after shows the job still running, so the first
+    cancel is known to have had no effect and the worker sends it again."""
+    worker, cli = two
+    emulator.backend.faults.force_outcome("in_progress")
+    job = worker.submit_new(SubmitSpec(prompt="long"))
+    emulator.backend.faults.fail("cancel", 500, times=1)
+    assert not cli.cancel(job.id).job_status.is_terminal
+    run_passes(worker, clock, until=lambda: all_settled(worker.store), step=5, limit=20)
+    assert worker.get_job(job.id).status == "cancelled"
+    assert emulator.backend.stats()["requests"]["cancel"] == 2

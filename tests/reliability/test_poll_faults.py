@@ -45,8 +45,12 @@ def test_the_429_delay_is_read_from_the_header_or_the_body(headers, details, exp
     }
     error = _map_status(429, body, SimpleNamespace(headers=headers), "get")
     assert isinstance(error, RateLimited) and error.retry_after == expected
-    unavailable = _map_status(503, body, SimpleNamespace(headers=headers), "create")
+    unavailable = _map_status(503, body, SimpleNamespace(headers=headers), "cancel")
     assert isinstance(unavailable, NotSent) and unavailable.retry_after == expected
+    # a create answered 503 may have run (AIP-194): never "not sent"
+    assert not isinstance(
+        _map_status(503, body, SimpleNamespace(headers=headers), "create"), NotSent
+    )
 
 
 def test_a_429_on_get_pauses_the_whole_worker_not_just_one_job(

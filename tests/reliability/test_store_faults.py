@@ -134,14 +134,18 @@ def test_T10_the_worker_survives_a_full_disk_changes_nothing_and_catches_up(
 
 
 @pytest.mark.parametrize(
-    "lease_expired_first", [False, True], ids=["lifted-soon", "lifted-after-lease"]
+    "lease_expired_first",
+    [False, "spool", "no-spool"],
+    ids=["lifted-soon", "lifted-after-lease", "lifted-after-lease-without-the-spool"],
 )
 def test_T10_disk_full_between_create_and_its_record(
-    service, emulator, clock, disk, make_service, make_settings, lease_expired_first
+    service, emulator, clock, disk, make_service, make_settings, lease_expired_first, tmp_path
 ):
-    """The interaction exists remotely but the store refuses its id: the worker keeps it in memory and
-    records it when the store takes writes again, even if another worker has meanwhile given up on the
-    submission (submit_unknown). One create, never two; nothing lost."""
+    """The interaction exists remotely but the store refuses its id: the worker keeps it in memory
+    (and in the spool file) and records it when the store takes writes again. Another worker that
+    finds the submission stale records the spooled id itself; without the spool it gives up on the
+    submission (submit_unknown) and the first worker's late write still attaches the id. One
+    create, never two; nothing lost."""
     job = service.create_job(SubmitSpec(prompt="created while the disk fills"))
     service.gateway = FillAfter(service.gateway, disk, "create")
     worker = Worker(service)
@@ -156,14 +160,21 @@ def test_T10_disk_full_between_create_and_its_record(
     if lease_expired_first:
         clock.advance(600)
         other = make_service(make_settings(), owner="other-worker")
-        other.run_pass()
-        assert other.get_job(job.id).status == "submit_unknown"
+        if lease_expired_first == "no-spool":
+            other.recovery.spool.directory = tmp_path / "another-home" / "spool"
+            other.run_pass()
+            assert other.get_job(job.id).status == "submit_unknown"
+        else:
+            other.run_pass()
+            assert other.get_job(job.id).interaction_id  # recovered from the spool file
+            assert not list(other.recovery.spool.directory.glob("*.json"))
     clock.advance(1)
     worker.poll_once()
     recorded = service.get_job(job.id)
     assert recorded.interaction_id and recorded.job_status in (
         JobStatus.QUEUED,
         JobStatus.IN_PROGRESS,
+        JobStatus.COMPLETED,  # the other worker recovered it and already saw it finish
     )
     run_passes(service, clock, until=lambda: all_settled(service.store), step=5, limit=100)
     assert service.get_job(job.id).status == "completed"

@@ -126,13 +126,12 @@ def test_system_instruction_and_agent_are_sent_as_given(service, emulator, clock
 def test_an_id_collision_still_labels_the_create_with_the_jobs_final_id(
     service, emulator, monkeypatch
 ):
-    """The store picks another id when the drawn one is taken; the create must name that one."""
-    import jobs.service.core
+    """Another id is drawn when the first drawn is taken; the create must name the final one."""
     import jobs.store.jobs
 
     first = service.submit_new(SubmitSpec(prompt="first"))
-    monkeypatch.setattr(jobs.service.core, "new_job_id", lambda: first.id)  # draws a taken id
-    monkeypatch.setattr(jobs.store.jobs, "new_job_id", lambda: "fresh2")
+    draws = iter([first.id, "fresh2"])  # a taken id, then a free one
+    monkeypatch.setattr(jobs.store.jobs, "new_job_id", lambda *a: next(draws))
     second = service.submit_new(SubmitSpec(prompt="second"))
     assert second.id == "fresh2"
     labels = emulator.backend.stats()["creates_by_label"]
