@@ -31,7 +31,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import Any
 
-from jobs.errors import GatewayError, RemoteNotFound, StoreError
+from jobs.crash import crash_point
+from jobs.errors import GatewayError, NotSent, RemoteNotFound, StoreError, Transient
+from jobs.gateway import RemoteInteraction
 from jobs.models import Job, JobStatus
 from jobs.service.core import JobService, PassReport
 from jobs.store.tracking import PollOutcome, TrackingStore
@@ -71,6 +73,7 @@ class StreamFollower:
         self._handle: Any = None
         self._stalled = False
         self._lost = False
+        self.confirmed: RemoteInteraction | None = None  # a get said it ended (after a stall)
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"jobs-stream-{job.id}", daemon=True)
 
@@ -124,9 +127,14 @@ class StreamFollower:
                 handle = service.gateway.open_stream(
                     job.interaction_id, last, read_timeout=tracker.read_timeout
                 )
+            except (Transient, NotSent) as exc:
+                # A 503 (the real one is plain text) or a broken connection: open it again.
+                if not self._cut(exc, last):
+                    return self._give_up(f"its stream does not open: {exc}")
+                continue
             except GatewayError as exc:
                 log.info("job %s: stream did not open (%s); confirming with get", job.id, exc)
-                return self._confirm(final=True)
+                return self._finish()
             with self._lock:
                 self._handle = handle
             self.last_activity = service.clock.monotonic()
@@ -151,48 +159,70 @@ class StreamFollower:
             with self._lock:
                 stalled, lost = self._stalled, self._lost
             if ended and not (stalled or lost):
-                return self._confirm(final=True)
+                return self._finish()
             if lost:
                 return "lost"
             if tracker.stopping.is_set():
                 continue  # hands back at the top of the loop
             if stalled:
-                self.stalls += 1
-                log.info(
-                    "job %s: stream silent for %.0fs; confirming with get", job.id, tracker.idle
-                )
-                outcome = self._confirm(final=False)
-                if outcome != "running":
+                outcome = self._stalled_stream()
+                if outcome is not None:
                     return outcome
-                if self.stalls >= _MAX_STALLS:
-                    return self._give_up("its streams keep going silent")
                 continue
-            self.cuts += 1
-            log.info("job %s: stream cut (%s); resuming after %s", job.id, broke, last)
-            if self.cuts >= _MAX_CUTS:
+            if not self._cut(broke, last):
                 return self._give_up("its stream keeps breaking")
-            tracker.stopping.wait(min(5.0, 0.05 * 2 ** min(self.cuts, 7)))
 
-    def _confirm(self, *, final: bool) -> str:
-        """The one `get` that confirms what the stream suggested. `final`: record whatever it says
-        (releases the lease); else record only a terminal state and keep following."""
-        service, job = self.tracker.service, self.job
+    def _cut(self, why: object, last: str | None) -> bool:
+        """A broken stream: wait a little (backoff), then resume. False after too many."""
+        self.cuts += 1
+        log.info("job %s: stream cut (%s); resuming after %s", self.job.id, why, last)
+        if self.cuts >= _MAX_CUTS:
+            return False
+        self.tracker.stopping.wait(min(5.0, 0.05 * 2 ** min(self.cuts, 7)))
+        return True
+
+    def _stalled_stream(self) -> str | None:
+        """The watchdog found the stream silent: ask `get` what is true. A job that ended is
+        recorded once its journal is complete (one more resume drains it); a running one is
+        resumed, and after repeated silences handed back to polling. None: keep following."""
+        self.stalls += 1
+        job, service = self.job, self.tracker.service
+        log.info("job %s: stream silent for %.0fs; confirming with get", job.id, self.tracker.idle)
+        if self.confirmed is not None:
+            # Already ended, and the drain went silent too: record it; the journal may lack the
+            # events after the silence (the result itself comes from get, and is complete).
+            log.warning("job %s: ended, but its stream went silent before the end", job.id)
+            return self._finish()
         assert job.interaction_id
         try:
             remote = service.gateway.get(job.interaction_id)
         except RemoteNotFound as exc:
             return service.poll_failed(job, exc)
-        except GatewayError as exc:
-            if final:
-                service.poll_failed(job, exc)  # released with backoff: a poll retries
-                return "polled"
-            return "running"
-        status = JobStatus.from_remote(remote.status)
-        if not final and not status.is_terminal:
-            return "running"
+        except GatewayError:
+            remote = None
+        if remote is not None and JobStatus.from_remote(remote.status).is_terminal:
+            self.confirmed = remote  # resume once more to complete the journal, then record
+            return None
+        if self.stalls >= _MAX_STALLS:
+            return self._give_up("its streams keep going silent")
+        return None
+
+    def _finish(self) -> str:
+        """Record what the one confirming `get` says (or said, after a stall), under our lease,
+        through the service's single terminal path."""
+        service, job = self.tracker.service, self.job
+        assert job.interaction_id
+        remote = self.confirmed
+        if remote is None:
+            try:
+                remote = service.gateway.get(job.interaction_id)
+            except GatewayError as exc:
+                outcome = service.poll_failed(job, exc)  # released with backoff: a poll retries
+                return "finished" if outcome == "finished" else "polled"
+            crash_point("poll.after_get")
         if service._record_remote(job, remote, owner=service.owner):
             return "finished"
-        self.tracker.skip_streaming(job.id)
+        self.tracker.skip_streaming(job.id)  # not over (paused, unknown): polled from now on
         return "polled"
 
     def _give_up(self, why: str) -> str:
@@ -384,6 +414,7 @@ class Tracker:
                 remote = service.gateway.get(job.interaction_id)
             except GatewayError as exc:
                 return service.poll_failed(job, exc)
+            crash_point("poll.after_get")
             status = JobStatus.from_remote(remote.status)
             if status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS):
                 now = service.clock.now()
