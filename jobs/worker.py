@@ -30,6 +30,17 @@ from jobs.service.track import Tracker
 log = logging.getLogger(__name__)
 
 
+class _SkippedTickFilter(logging.Filter):
+    """An overrunning tick is skipped by design (max_instances=1); APScheduler warns about each
+    one, which on a busy worker is a line every tick (enough to fill a parent's stderr pipe)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedTickFilter())
+
+
 class Worker:
     def __init__(
         self,

@@ -60,6 +60,59 @@ def terminal_status_of(event: dict[str, Any]) -> str | None:
     return status if JobStatus.from_remote(status).is_terminal else None
 
 
+class JournalWriter:
+    """Writes the events of every open stream to the journal together, every `interval` seconds,
+    in one short transaction (SQLite has one write lock: a transaction an event, from hundreds of
+    streams, would queue everything else behind it). Order per job is kept; `sync()` writes what
+    is queued now (before a stream is resumed or its job's end is recorded)."""
+
+    def __init__(self, service: JobService, interval: float = 0.05) -> None:
+        self.service = service
+        self.interval = interval
+        self._queue: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jobs-journal", daemon=True)
+        self._thread.start()
+
+    def put(self, job_id: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._queue.append((job_id, event))
+
+    def sync(self) -> None:
+        """Write everything queued so far (raises StoreError if the store refuses it)."""
+        with self._flush_lock:
+            with self._lock:
+                queued, self._queue = self._queue, []
+            if not queued:
+                return
+            batches: dict[str, list[dict[str, Any]]] = {}
+            for job_id, event in queued:
+                batches.setdefault(job_id, []).append(event)
+            try:
+                self.service.journal.append_many(list(batches.items()), self.service.clock.now())
+            except StoreError:
+                with self._lock:  # keep them, in order, for the next try
+                    self._queue = queued + self._queue
+                raise
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sync()
+            except StoreError as exc:
+                log.warning("store unavailable, journal events kept for the next try: %s", exc)
+            except Exception:
+                log.exception("journal writer failed; continuing")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        with contextlib.suppress(StoreError):
+            self.sync()
+
+
 class StreamFollower:
     """Follows one leased job's stream into the journal until the job ends or is handed back."""
 
@@ -122,6 +175,7 @@ class StreamFollower:
                 if self._lost:
                     return "lost"
                 self._stalled = False
+            tracker.writer.sync()  # the resume point is the last event stored
             last = service.journal.last_event_id(job.id)
             try:
                 handle = service.gateway.open_stream(
@@ -142,7 +196,7 @@ class StreamFollower:
             try:
                 for event in handle:
                     self.last_activity = service.clock.monotonic()
-                    service.journal.append(job.id, [event], service.clock.now())
+                    tracker.writer.put(job.id, event)
                     if terminal_status_of(event):
                         ended = True
                         break
@@ -212,6 +266,7 @@ class StreamFollower:
         through the service's single terminal path."""
         service, job = self.tracker.service, self.job
         assert job.interaction_id
+        self.tracker.writer.sync()  # every event is in the journal before the end is recorded
         remote = self.confirmed
         if remote is None:
             try:
@@ -276,6 +331,7 @@ class Tracker:
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobs-call")
         self._renewed_at = service.clock.monotonic()
         self._monitor: threading.Thread | None = None
+        self.writer = JournalWriter(service)
         self.finished = 0  # jobs recorded terminal by streams and background polls
 
     # -- one pass ----------------------------------------------------------------------------------
@@ -516,6 +572,7 @@ class Tracker:
             self._monitor.join(timeout)
         self._pool.shutdown(wait=True)
         self.flush_outcomes()
+        self.writer.stop()
 
     def open_streams(self) -> int:
         with self._lock:

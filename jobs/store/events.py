@@ -62,6 +62,26 @@ def _event_type(event: Any) -> str:
     return str(value)[:255] if isinstance(value, str) and value else "(none)"
 
 
+def _rows(job_id: str, events: Sequence[Any], received_at: datetime) -> list[dict[str, Any]]:
+    rows, seen = [], set()
+    for event in events:
+        event_id = _event_id(event)
+        if event_id is not None:
+            if event_id in seen:
+                continue  # delivered twice within the same batch
+            seen.add(event_id)
+        rows.append(
+            {
+                "job_id": job_id,
+                "event_id": event_id,
+                "event_type": _event_type(event),
+                "payload": event_json(event),
+                "received_at": received_at,
+            }
+        )
+    return rows
+
+
 def _to_stored(row: InteractionEvent) -> StoredEvent:
     try:
         payload = json.loads(row.payload)
@@ -85,42 +105,37 @@ class EventStore:
 
     def append(self, job_id: str, events: Sequence[dict[str, Any]], received_at: datetime) -> int:
         """Store the events not stored yet, in the given order; returns how many were new."""
-        if not events:
+        return self.append_many([(job_id, events)], received_at)
+
+    def append_many(
+        self, batches: Sequence[tuple[str, Sequence[dict[str, Any]]]], received_at: datetime
+    ) -> int:
+        """`append` for several jobs in one short transaction (a worker streaming hundreds of
+        jobs writes their events together, not one transaction an event)."""
+        prepared = [(job_id, _rows(job_id, events, received_at)) for job_id, events in batches]
+        prepared = [(job_id, rows) for job_id, rows in prepared if rows]
+        if not prepared:
             return 0
-        rows, seen = [], set()
-        for event in events:
-            event_id = _event_id(event)
-            if event_id is not None:
-                if event_id in seen:
-                    continue  # delivered twice within the same batch
-                seen.add(event_id)
-            rows.append(
-                {
-                    "job_id": job_id,
-                    "event_id": event_id,
-                    "event_type": _event_type(event),
-                    "payload": event_json(event),
-                    "received_at": received_at,
-                }
-            )
+        stored = 0
+        insert = _insert_ignoring_duplicates(self.db.dialect)
         with self.db.write() as session:
-            if seen:
-                known = set(
-                    session.exec(
-                        select(InteractionEvent.event_id).where(
-                            InteractionEvent.job_id == job_id,
-                            InteractionEvent.event_id.in_(list(seen)),  # type: ignore[union-attr]
+            for job_id, rows in prepared:
+                ids = [r["event_id"] for r in rows if r["event_id"] is not None]
+                if ids:
+                    known = set(
+                        session.exec(
+                            select(InteractionEvent.event_id).where(
+                                InteractionEvent.job_id == job_id,
+                                InteractionEvent.event_id.in_(ids),  # type: ignore[union-attr]
+                            )
                         )
                     )
-                )
-                rows = [r for r in rows if r["event_id"] is None or r["event_id"] not in known]
-            if not rows:
-                return 0
-            # One statement per row keeps seq in the given order on every backend.
-            insert = _insert_ignoring_duplicates(self.db.dialect)
-            for row in rows:
-                session.exec(insert.values(**row))  # type: ignore[call-overload]
-        return len(rows)
+                    rows = [r for r in rows if r["event_id"] is None or r["event_id"] not in known]
+                # One statement per row keeps seq in the given order on every backend.
+                for row in rows:
+                    session.exec(insert.values(**row))  # type: ignore[call-overload]
+                stored += len(rows)
+        return stored
 
     def read(
         self, job_id: str, *, after_seq: int = 0, limit: int | None = None
