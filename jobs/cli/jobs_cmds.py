@@ -79,7 +79,15 @@ def _worker_hint(ctx: CliContext, job: Job) -> None:
     help="With --continue: start a second line from a turn that already has a successor.",
 )
 @click.option(
-    "--wait", is_flag=True, help="Follow the job until it ends; exit non-zero unless completed."
+    "--wait",
+    is_flag=True,
+    help="Wait for the end, showing elapsed time and thought summaries; exit non-zero unless completed.",
+)
+@click.option(
+    "--follow",
+    "follow_live",
+    is_flag=True,
+    help="Submit, then follow it live (as `jobs follow`); exit non-zero unless completed.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @click.option(
@@ -98,6 +106,7 @@ def submit(
     continue_job: str | None,
     branch: bool,
     wait: bool,
+    follow_live: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -135,8 +144,18 @@ def submit(
         continue_job=continue_job,
         branch=branch,
     )
+    if follow_live and (wait or as_json):
+        raise UsageError("--follow shows the job live; do not combine it with --wait or --json")
     service = ctx.app.service
     job = service.submit_new(spec)
+    if follow_live:
+        from jobs.cli.follow_cmds import follow_job
+
+        _print_submitted(ctx, job, exit_on_failure=True)
+        job = follow_job(ctx, job)
+        if job.job_status is not JobStatus.COMPLETED:
+            sys.exit(1)
+        return
     if wait:
         if not as_json:
             _print_submitted(ctx, job, exit_on_failure=False)
@@ -164,18 +183,11 @@ def submit(
 
 
 def _follow(ctx: CliContext, job: Job) -> Job:
-    """service.wait, with progress lines on stderr; Ctrl-C stops following, not the job."""
+    """Wait for the job, with elapsed time, status changes and thought summaries on stderr as
+    they arrive (from the journal); Ctrl-C stops following, not the job."""
+    from jobs.cli.follow_cmds import follow_job
 
-    def progress(current: Job) -> None:
-        ctx.err_console.print(Text(f"{current.id} ", style="dim") + render.status_text(current))
-
-    try:
-        return ctx.app.service.wait(job.id, on_update=progress)
-    except KeyboardInterrupt:
-        ctx.err_console.print(
-            f"stopped following {job.id}; it goes on (`gjobs show {job.id}`, `gjobs worker` to record it)"
-        )
-        sys.exit(130)
+    return follow_job(ctx, job, answer=False, closing_line=False)
 
 
 def _job_json(ctx: CliContext, job: Job) -> dict:
@@ -419,25 +431,41 @@ def _show_renderable(ctx: CliContext, job: Job, *, thoughts: bool):
 @click.option(
     "--no-pager", is_flag=True, help="Never page long output (it is paged only on a terminal)."
 )
+@click.option("--events", is_flag=True, help="List the job's event journal (what its stream said).")
 @pass_ctx
 def show(
-    ctx: CliContext, job_id: str, thoughts: bool, as_json: bool, raw: bool, no_pager: bool
+    ctx: CliContext,
+    job_id: str,
+    thoughts: bool,
+    as_json: bool,
+    raw: bool,
+    no_pager: bool,
+    events: bool,
 ) -> None:
     """Show a job: its prompt, output, usage, timings, the conversation it belongs to.
 
     JOB_ID is an id, any unique prefix of one, an interaction id, or @last (the newest job).
     Long output goes through a pager ($PAGER, else less) on a terminal, never when piped.
+    --events lists what the job's stream said, event by event (the journal).
 
     \b
     Examples:
       gjobs show @last
       gjobs show 5zd --thoughts
       gjobs show 5zdwgf --raw > report.md
+      gjobs show 5zdwgf --events --json
     """
     if as_json and raw:
         raise UsageError("choose --json or --raw, not both")
+    if events and raw:
+        raise UsageError("choose --events or --raw, not both")
     service = ctx.app.service
     job = service.get_job(job_id)
+    if events:
+        from jobs.cli.follow_cmds import print_journal
+
+        print_journal(ctx, job, as_json=as_json)
+        return
     if raw:
         _print_raw(ctx, job)
         return
