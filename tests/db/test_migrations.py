@@ -31,6 +31,7 @@ from jobs.migrate import (
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_TABLES = {"jobs", "job_labels", "job_results", "job_events", "workers"}
+MODEL_TABLES |= {"batches", "batch_lines", "schedules", "schedule_firings", "notifications"}
 
 
 def schema_diff(engine: sa.Engine, metadata: sa.MetaData = SQLModel.metadata) -> list:
