@@ -22,7 +22,8 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from jobs.clock import Clock
 from jobs.config import Settings
@@ -44,6 +45,11 @@ from jobs.errors import (
 from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus, new_job_id
 from jobs.store import JobFilter, JobStore, TerminalResult
+
+if TYPE_CHECKING:
+    from jobs.service.batches import BatchService
+    from jobs.service.notify import NotifyService
+    from jobs.service.schedules import ScheduleService
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +94,7 @@ class SubmitSpec:
     continue_job: str | None = None
     generation_config: dict[str, Any] | None = None
     agent_config: dict[str, Any] | None = None
+    service_tier: str | None = None
 
 
 def check_spec(spec: SubmitSpec) -> None:
@@ -138,6 +145,26 @@ class JobService:
         # Writes of what the API did that the store refused (full, locked): retried next pass.
         self._deferred: dict[str, Callable[[], object]] = {}
 
+    # -- capabilities with modules of their own (built on first use) -------------------------------
+
+    @cached_property
+    def batches(self) -> BatchService:
+        from jobs.service.batches import BatchService
+
+        return BatchService(self)
+
+    @cached_property
+    def schedules(self) -> ScheduleService:
+        from jobs.service.schedules import ScheduleService
+
+        return ScheduleService(self)
+
+    @cached_property
+    def notify(self) -> NotifyService:
+        from jobs.service.notify import NotifyService
+
+        return NotifyService(self)
+
     # -- reading -----------------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job:
@@ -164,6 +191,10 @@ class JobService:
 
     def create_job(self, spec: SubmitSpec) -> Job:
         """Validate and record a job as `pending`; nothing is sent. The write-ahead step."""
+        return self.store.insert_job(self.build_job(spec), spec.labels, self.clock.now())
+
+    def build_job(self, spec: SubmitSpec) -> Job:
+        """The job row for a spec, checked, not recorded (a batch records many in one go)."""
         check_spec(spec)
         model = None if spec.agent else (spec.model or self.settings["defaults.model"])
         parent: Job | None = None
@@ -189,6 +220,8 @@ class JobService:
                 body["generation_config"] = spec.generation_config
         if spec.system:
             body["system_instruction"] = spec.system
+        if spec.service_tier:
+            body["service_tier"] = spec.service_tier
         body["labels"] = dict(spec.labels)  # + JOB_LABEL, added when sent (the id is final then)
         if parent is not None:
             job.parent_job_id = parent.id
@@ -197,7 +230,7 @@ class JobService:
             {k: v for k, v in body.items() if v is not None}, ensure_ascii=False
         )
         job.prompt_excerpt = " ".join(spec.prompt.split())[:200]
-        return self.store.insert_job(job, spec.labels, self.clock.now())
+        return job
 
     def submit_new(self, spec: SubmitSpec) -> Job:
         """Record a job, then submit it at once unless it waits on its predecessor."""
