@@ -41,7 +41,10 @@ class Worker:
         self._row.heartbeat_at = self.service.clock.now()
         try:
             self.service.store.heartbeat(self._row)
-            return self.service.run_pass()
+            self.service.schedules.fire_due(self.service.clock.now())
+            report = self.service.run_pass()
+            self.service.notify.run_due(self.service.clock.now())
+            return report
         except StoreError as exc:
             # A locked, full or unreachable store delays work; it never kills the worker.
             log.warning("store unavailable, will retry: %s", exc)

@@ -73,6 +73,7 @@ def _worker_hint(ctx: CliContext, job: Job) -> None:
 @click.option(
     "--wait", is_flag=True, help="Follow the job until it ends; exit non-zero unless completed."
 )
+@click.option("--notify", help="Command (JSON on stdin) or URL (signed POST) run when it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @pass_ctx
 def submit(
@@ -86,6 +87,7 @@ def submit(
     labels: tuple[str, ...],
     continue_job: str | None,
     wait: bool,
+    notify: str | None,
     as_json: bool,
 ) -> None:
     """Start a background interaction and record it (PROMPT, '-' for stdin, or --file)."""
@@ -106,11 +108,16 @@ def submit(
         continue_job=continue_job,
     )
     service = ctx.app.service
+    notify = service.notify.check_target(notify) if notify else service.notify.default_target()
     job = service.submit_new(spec)
+    if notify:  # recorded before the job can end: the worker's pass runs it once when it does
+        service.notify.attach("job", job.id, notify)
     if wait:
         if not as_json:
             _print_submitted(ctx, job, exit_on_failure=False)
         job = _follow(ctx, job)
+        if notify:
+            service.notify.run_due(service.clock.now())
         if as_json:
             _echo_json(_job_json(ctx, job))
         else:
@@ -235,6 +242,7 @@ def _statuses(values: tuple[str, ...]) -> list[str]:
     help="At most this many jobs.",
 )
 @click.option("-q", "--search", help="Only jobs whose prompt contains this text.")
+@click.option("--batch", "batch_ref", metavar="ID", help="Only this batch's lines, in file order.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option("-w", "--watch", is_flag=True, help="Refresh the table every second until Ctrl-C.")
 @pass_ctx
@@ -245,6 +253,7 @@ def list_jobs(
     since: str | None,
     limit: int,
     search: str | None,
+    batch_ref: str | None,
     as_json: bool,
     watch: bool,
 ) -> None:
@@ -259,6 +268,8 @@ def list_jobs(
         search=search,
     )
     service = ctx.app.service
+    if batch_ref:
+        filt.batch_id = service.batches.get(batch_ref).id
     if as_json:
         jobs = service.list_jobs(filt)
         all_labels = service.store.labels_for(j.id for j in jobs)
@@ -270,7 +281,7 @@ def list_jobs(
     jobs = service.list_jobs(filt)
     if jobs:
         ctx.console.print(render.jobs_table(jobs, service.clock.now()))
-    elif statuses or labels or since or search:
+    elif statuses or labels or since or search or batch_ref:
         ctx.err_console.print("no jobs match")
     else:
         ctx.err_console.print(
@@ -334,6 +345,8 @@ def _show_renderable(ctx: CliContext, job: Job, *, thoughts: bool):
 @pass_ctx
 def show(ctx: CliContext, job_id: str, thoughts: bool, as_json: bool, raw: bool) -> None:
     """Show a job: output, usage, timings, the conversation it belongs to."""
+    from jobs.cli.batch_cmds import job_extras
+
     if as_json and raw:
         raise UsageError("choose --json or --raw, not both")
     service = ctx.app.service
@@ -344,9 +357,13 @@ def show(ctx: CliContext, job_id: str, thoughts: bool, as_json: bool, raw: bool)
     if as_json:
         result = service.get_result(job.id)
         labels = service.store.labels_for([job.id])[job.id]
-        _echo_json(render.job_detail_dict(job, result, labels, service.store.events_for(job.id)))
+        data = render.job_detail_dict(job, result, labels, service.store.events_for(job.id))
+        _echo_json({**data, **job_extras(ctx, job.id)[1]})
         return
     ctx.console.print(_show_renderable(ctx, job, thoughts=thoughts))
+    extras = job_extras(ctx, job.id)[0]
+    if extras is not None:
+        ctx.console.print(extras)
     _worker_hint(ctx, job)
 
 

@@ -12,8 +12,8 @@ records `sent` or `failed` with what the hook said. The job or batch itself is n
 from __future__ import annotations
 
 import base64
-import contextlib
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -76,7 +76,9 @@ class NotifyService:
         return self.service.settings["notify.default"].strip() or None
 
     def attach(self, subject_kind: str, subject_id: str, target: str) -> None:
-        self.store.add(subject_kind, subject_id, self.check_target(target), self.service.clock.now())
+        self.store.add(
+            subject_kind, subject_id, self.check_target(target), self.service.clock.now()
+        )
 
     def for_subject(self, subject_kind: str, subject_id: str) -> Notification | None:
         return self.store.get(subject_kind, subject_id)
