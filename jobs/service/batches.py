@@ -30,6 +30,8 @@ from jobs.store.batches import LIVE_STATUSES, BatchCounts, BatchStore, NewLine
 
 log = logging.getLogger(__name__)
 
+MAX_TRIES = 50  # create attempts per line in one `batch submit` before it is left to the worker
+
 # Ended without completing: `batch retry` gives these lines a new job (submit_unknown only on request:
 # its create may have happened, so a retry may pay twice).
 RETRYABLE = (
@@ -277,6 +279,7 @@ class _Submitter:
         self._accounted_until = self.clock.now()
         self._stop = False
         self._done = 0
+        self._tries: dict[str, int] = {}
 
     def run(self) -> SubmitReport:
         if not self.total:
@@ -342,12 +345,15 @@ class _Submitter:
                     self.report.left_pending += 1
                 continue
             now = self.clock.now()
-            if job.job_status is JobStatus.PENDING and job.next_poll_at and job.next_poll_at > now:
-                # 429 or 503: certainly not created. After a 429 the whole submitter pauses (see
-                # _wait_turn); after a 503 this line waits its own delay, within the budget.
+            self._tries[job_id] = self._tries.get(job_id, 0) + 1
+            if job.job_status is JobStatus.PENDING and self._tries[job_id] < MAX_TRIES:
+                # 429 or 503 (certainly not created), or not due yet: try again later. After a 429
+                # the whole submitter pauses (see _wait_turn); otherwise this line waits its own
+                # delay, within the budget.
                 paused = self.service.paused_until is not None and self.service.paused_until > now
-                if not paused:
-                    delay = (job.next_poll_at - now).total_seconds()
+                due = job.next_poll_at
+                if not paused and due is not None and due > now:
+                    delay = (due - now).total_seconds()
                     with self._lock:
                         over = self._waited + delay > self.max_wait
                         if not over:
@@ -363,7 +369,7 @@ class _Submitter:
                 if job.job_status in (JobStatus.SUBMIT_UNKNOWN, JobStatus.FAILED):
                     self.report.failed += 1
                 elif job.job_status is JobStatus.PENDING:
-                    self.report.left_pending += 1  # not due, or taken by another submitter
+                    self.report.left_pending += 1  # tried MAX_TRIES times: the worker goes on
                 else:
                     self.report.sent += 1
                 self._done += 1
