@@ -257,7 +257,7 @@ class ScheduleService:
                     f"batch {running[0]} still running ({why})",
                 )
             return 0
-        return 1 if self._fire(schedule, fire_time, now, state, note) is not None else 0
+        return _fired(self._fire(schedule, fire_time, now, state, note))
 
     def _release_queued(self, schedule: Schedule, now: datetime) -> int:
         assert schedule.id is not None
@@ -267,10 +267,8 @@ class ScheduleService:
         if queued is None:
             return 0
         waited = f"ran after waiting {(now - queued.fire_time).total_seconds():.0f}s (queued)"
-        return (
-            1
-            if self._fire(schedule, queued.fire_time, now, FiringState.FIRED, waited, queued)
-            else 0
+        return _fired(
+            self._fire(schedule, queued.fire_time, now, FiringState.FIRED, waited, queued)
         )
 
     def _fire(
@@ -380,3 +378,8 @@ def _file_problem(exc: UsageError) -> str:
         more = f" (+{len(exc.errors) - 5} more)" if len(exc.errors) > 5 else ""
         return f"{exc}: {shown}{more}"
     return str(exc)
+
+
+def _fired(firing: ScheduleFiring | None) -> int:
+    """1 when the firing recorded a batch (not failed, not taken by another worker)."""
+    return 1 if firing is not None and firing.batch_id else 0
