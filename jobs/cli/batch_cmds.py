@@ -22,7 +22,7 @@ from jobs.cli.context import CliContext
 from jobs.errors import UsageError
 from jobs.models import FiringState, MissedPolicy, OverlapPolicy
 from jobs.service import SubmitSpec, parse_labels
-from jobs.service.batch_file import BatchFileError
+from jobs.service.batch_file import BatchFileError, parse_batch
 from jobs.service.batches import BatchSummary, SubmitReport, batch_dict
 
 pass_ctx = click.make_pass_decorator(CliContext)
@@ -143,11 +143,11 @@ def batch_submit(
         service_tier=service_tier,
     )
     raw, source = _read_source(file)
-    service = ctx.app.service
-    try:
-        parsed = service.batches.parse(raw, source=source, fmt=fmt, defaults=defaults)
+    try:  # before the store is even opened: a bad file leaves no trace
+        parsed = parse_batch(raw, source=source, fmt=fmt, defaults=defaults)
     except BatchFileError as exc:
         _report_bad_file(exc)
+    service = ctx.app.service
     if notify is not None:
         notify = service.notify.check_target(notify)
     elif service.notify.default_target():
@@ -209,7 +209,10 @@ def _send_and_finish(
             ctx.err_console.print(
                 f"sent {report.sent}, refused or unknown {report.failed}{left}", soft_wrap=True
             )
-        ctx.console.print(_summary_line(summary, ctx.clock.monotonic() - started if wait else None))
+        ctx.console.print(
+            _summary_line(summary, ctx.clock.monotonic() - started if wait else None),
+            soft_wrap=True,
+        )
         for line, job in summary.failures[:10]:
             ctx.err_console.print(
                 Text(f"  line {line.line_no} {job.id} {job.status}: ")
@@ -352,7 +355,7 @@ def batch_show(ctx: CliContext, batch_id: str, as_json: bool) -> None:
         _echo_json(data)
         return
     b = summary.batch
-    ctx.console.print(_summary_line(summary))
+    ctx.console.print(_summary_line(summary), soft_wrap=True)
     ctx.console.print(
         Text(
             f"source {render.safe_text(b.source)}  sha256 {b.content_hash[:16]}  lines {b.line_count}"
@@ -387,7 +390,7 @@ def batch_cancel(ctx: CliContext, batch_id: str, as_json: bool) -> None:
     if as_json:
         _echo_json(batch_dict(summary))
         return
-    ctx.console.print(_summary_line(summary))
+    ctx.console.print(_summary_line(summary), soft_wrap=True)
     if summary.counts.live:
         ctx.err_console.print("cancel requested; the worker records the final statuses")
 
