@@ -42,9 +42,8 @@ class Worker:
         try:
             self.service.store.heartbeat(self._row)
             self.service.schedules.fire_due(self.service.clock.now())
-            report = self.service.run_pass()
             self.service.notify.run_due(self.service.clock.now())
-            return report
+            return self.service.run_pass()
         except StoreError as exc:
             # A locked, full or unreachable store delays work; it never kills the worker.
             log.warning("store unavailable, will retry: %s", exc)

@@ -106,6 +106,13 @@ class NotificationStore:
 
     def fail_interrupted(self, claimed_before: datetime, now: datetime) -> int:
         """Claims older than any hook may run: their process died. Never run again."""
+        stale = select(Notification.id).where(
+            Notification.state == NotifyState.RUNNING.value,
+            Notification.claimed_at < claimed_before,  # type: ignore[operator]
+        )
+        with self.db.read() as session:  # most passes find none: no write lock for nothing
+            if session.exec(stale.limit(1)).first() is None:
+                return 0
         with self.db.write() as session:
             result = session.exec(
                 sa.update(Notification)
