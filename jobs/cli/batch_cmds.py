@@ -156,7 +156,7 @@ def batch_submit(
         name = (
             f"stdin-{parsed.content_hash[:12]}" if source == "-" else str(Path(source).absolute())
         )
-    if not detach:
+    if not detach and not service.settings.api_key:
         service.gateway_ready()  # no key: say so before recording anything
     started = ctx.clock.monotonic()
     recorded = service.batches.record(parsed, name=name, notify=notify)
