@@ -51,7 +51,9 @@ def main() -> int:
             batch_file = Path(tmp) / "night.jsonl"
             batch_file.write_text(
                 "".join(
-                    json.dumps({"prompt": f"Summarise item {n} in one sentence.", "key": f"item-{n}"})
+                    json.dumps(
+                        {"prompt": f"Summarise item {n} in one sentence.", "key": f"item-{n}"}
+                    )
                     + "\n"
                     for n in range(args.lines)
                 )
@@ -105,7 +107,9 @@ def main() -> int:
         f"{again_elapsed:.2f} s; emulator creates still {stats_after['creates']}"
     )
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
     return 0 if verdict == "OK" else 1
 
 

@@ -269,8 +269,6 @@ def _wait_with_progress(
         return service.batches.wait(batch_id)
     from rich.live import Live
 
-    first_done: list[tuple[float, int]] = []
-
     def line(summary: BatchSummary) -> Text:
         elapsed = ctx.clock.monotonic() - started
         counts = summary.counts
@@ -280,14 +278,12 @@ def _wait_with_progress(
             f"pending {counts.by_status.get('pending', 0)}  tokens "
             f"{render.human_tokens(counts.total_tokens)}  elapsed {render.human_duration(elapsed)}"
         )
-        if not first_done and ended:
-            first_done.append((elapsed, ended))
-        if first_done and ended > first_done[0][1] and counts.live:
-            t0, n0 = first_done[0]
-            rate = (ended - n0) / max(elapsed - t0, 1e-6)
-            text.append(f"  about {render.human_duration(counts.live / rate)} left", style="dim")
+        if ended and counts.live:
+            # The pace so far (sending included): rough, and said to be.
+            left = elapsed * counts.live / ended
+            text.append(f"  about {render.human_duration(left)} left", style="dim")
         elif counts.live:
-            text.append("  estimate: after the first results", style="dim")
+            text.append("  estimate after the first results", style="dim")
         return text
 
     try:

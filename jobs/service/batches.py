@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlmodel import Session
 
@@ -26,7 +27,7 @@ from jobs.errors import AuthFailed, GatewayError, InvalidTransition, StoreError,
 from jobs.models import Batch, BatchLine, Job, JobStatus, new_job_id
 from jobs.service.batch_file import ParsedBatch, parse_batch
 from jobs.service.core import JOB_LABEL, JobService, SubmitSpec
-from jobs.store.batches import LIVE_STATUSES, BatchCounts, BatchStore, NewLine
+from jobs.store.batches import LIVE_STATUSES, BatchCounts, BatchNotFound, BatchStore, NewLine
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +152,18 @@ class BatchService:
     # -- reading -----------------------------------------------------------------------------------
 
     def get(self, batch_ref: str) -> Batch:
-        return self.store.get(batch_ref)
+        """By id or name; a file path given as on the command line finds its default name."""
+        try:
+            return self.store.get(batch_ref)
+        except BatchNotFound:
+            absolute = str(Path(batch_ref).expanduser().absolute())
+            found = self.store.find_by_name(absolute) if absolute != batch_ref else None
+            if found is None:
+                raise
+            return found
 
     def summary(self, batch_ref: str) -> BatchSummary:
-        batch = self.store.get(batch_ref)
+        batch = self.get(batch_ref)
         counts = self.store.counts([batch.id])[batch.id]
         not_ok = [
             s.value for s in JobStatus if s is not JobStatus.COMPLETED and s not in LIVE_STATUSES
@@ -178,7 +187,7 @@ class BatchService:
     ) -> BatchSummary:
         """Drive the batch's live lines (submit, poll) until none is live; then run due hooks."""
         service = self.service
-        batch = self.store.get(batch_ref)
+        batch = self.get(batch_ref)
         deadline = None if timeout is None else service.clock.monotonic() + timeout
         while True:
             summary = self.summary(batch.id)
@@ -208,7 +217,7 @@ class BatchService:
 
     def cancel(self, batch_ref: str) -> BatchSummary:
         """Cancel every live line (never-sent ones locally; the rest with one remote cancel each)."""
-        batch = self.store.get(batch_ref)
+        batch = self.get(batch_ref)
         self.store.mark_cancelled(batch.id, self.service.clock.now())
         for job_id in self.store.job_ids(batch.id, [s.value for s in LIVE_STATUSES]):
             with contextlib.suppress(InvalidTransition):
@@ -221,7 +230,7 @@ class BatchService:
 
     def retry(self, batch_ref: str, *, include_unknown: bool = False) -> list[str]:
         """Give each line that ended without completing a new pending job; returns the new ids."""
-        batch = self.store.get(batch_ref)
+        batch = self.get(batch_ref)
         statuses = [s.value for s in RETRYABLE]
         if include_unknown:
             statuses.append(JobStatus.SUBMIT_UNKNOWN.value)
