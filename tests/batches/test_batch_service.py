@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import JobStatus
+from jobs.service import SubmitSpec
 from jobs.service.batch_file import BatchFileError
 from tests.batches.conftest import creates_by_job, jsonl
 
@@ -115,7 +116,7 @@ def test_list_jobs_by_batch_in_file_order(service):
     from jobs.store import JobFilter
 
     recorded = record(service, jsonl([{"prompt": f"prompt {i}"} for i in range(5)]))
-    other = service.create_job(__import__("jobs.service", fromlist=["SubmitSpec"]).SubmitSpec("x"))
+    other = service.create_job(SubmitSpec("x"))
     jobs = service.list_jobs(JobFilter(batch_id=recorded.batch.id))
     assert [j.prompt_excerpt for j in jobs] == [f"prompt {i}" for i in range(5)]
     assert other.id not in {j.id for j in jobs}
