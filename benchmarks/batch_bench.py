@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_bench import start_server  # noqa: E402
 
 TARGET_SECONDS = 10.0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def jobs_command() -> list[str]:
@@ -74,8 +80,10 @@ def main() -> int:
                 str(args.concurrency),
             ]
             started = time.perf_counter()
+            cpu_before = _children_cpu()
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
             elapsed = time.perf_counter() - started
+            cpu = _children_cpu() - cpu_before
             if done.returncode != 0:
                 print(done.stderr, file=sys.stderr)
                 return 1
@@ -97,6 +105,10 @@ def main() -> int:
         f"batch submit: {args.lines} lines recorded and {sent} submitted in {elapsed:.2f} s "
         f"({args.lines / elapsed:,.0f} lines/s, concurrency {args.concurrency}, whole command "
         f"incl. start-up) -> target < {TARGET_SECONDS:.0f} s: {verdict}"
+    )
+    print(
+        f"client CPU: {cpu:.2f} s for the command ({cpu / args.lines * 1000:.1f} ms a line): "
+        "the figure to compare across machine loads (one process, GIL-bound)"
     )
     print(
         f"emulator: {stats['creates']} creates for {args.lines} lines "
