@@ -162,7 +162,7 @@ def batch_submit(
     recorded = service.batches.record(parsed, name=name, notify=notify)
     assert recorded is not None
     batch_id = recorded.batch.id
-    if not as_json:
+    if not as_json and ctx.err_console.is_terminal:  # else: one summary line at the end
         already = (
             f", {recorded.already} already recorded (not sent again)" if recorded.already else ""
         )
@@ -204,15 +204,21 @@ def _send_and_finish(
         }
         _echo_json(data)
     else:
-        if not detach and not wait:
-            left = f", {report.left_pending} left for the worker" if report.left_pending else ""
-            ctx.err_console.print(
-                f"sent {report.sent}, refused or unknown {report.failed}{left}", soft_wrap=True
-            )
-        ctx.console.print(
-            _summary_line(summary, ctx.clock.monotonic() - started if wait else None),
-            soft_wrap=True,
-        )
+        tty = ctx.err_console.is_terminal
+        left = f", {report.left_pending} left for the worker" if report.left_pending else ""
+        sent = f"sent {report.sent}, refused or unknown {report.failed}{left}"
+        if tty and not detach and not wait:
+            ctx.err_console.print(sent, soft_wrap=True)
+        line = _summary_line(summary, ctx.clock.monotonic() - started if wait else None)
+        if not tty:  # cron mails what is printed: one line says it all
+            parts = []
+            if recorded is not None:
+                parts.append(f"{recorded.added} new, {recorded.already} already recorded")
+            if not detach:
+                parts.append(sent)
+            if parts:
+                line.append(f" ({'; '.join(parts)})")
+        ctx.console.print(line, soft_wrap=True)
         for line, job in summary.failures[:10]:
             ctx.err_console.print(
                 Text(f"  line {line.line_no} {job.id} {job.status}: ")
@@ -220,7 +226,7 @@ def _send_and_finish(
             )
         if report.error:
             ctx.err_console.print(Text(render.safe_text(report.error), style="red"))
-        if not wait and summary.counts.live:
+        if tty and not wait and summary.counts.live:
             from jobs.doctor import alive_workers
 
             if not alive_workers(ctx.app):
@@ -228,6 +234,7 @@ def _send_and_finish(
                     "no worker is running: `gjobs worker` records the results "
                     "(or `gjobs poll --once` from cron)",
                     style="dim",
+                    soft_wrap=True,
                 )
     if wait:
         sys.exit(0 if summary.all_completed else 1)
@@ -419,7 +426,7 @@ def batch_retry(
     service.gateway_ready()
     started = ctx.clock.monotonic()
     created = service.batches.retry(summary.batch.id, include_unknown=include_unknown)
-    if not as_json:
+    if not as_json and ctx.err_console.is_terminal:
         ctx.err_console.print(f"batch {summary.batch.id}: {len(created)} line(s) get a new job")
     _send_and_finish(ctx, summary.batch.id, False, wait, as_json, started)
 
