@@ -75,6 +75,41 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         "seconds `submit` waits out 429/503 before leaving it to the worker",
     ),
+    Setting("batch", "concurrency", int, 4, (), "creates `batch submit` keeps in flight at once"),
+    Setting("batch", "rate", float, 0.0, (), "creates per second at most; 0: as fast as allowed"),
+    Setting(
+        "batch",
+        "max_wait",
+        float,
+        120.0,
+        (),
+        "seconds `batch submit` waits out 429/503 before leaving the rest to the worker",
+    ),
+    Setting(
+        "schedule",
+        "on_time",
+        float,
+        60.0,
+        (),
+        "seconds after its fire time a firing still counts as on time",
+    ),
+    Setting(
+        "notify",
+        "default",
+        str,
+        "",
+        ("JOBS_NOTIFY",),
+        "hook (command or URL) for jobs and batches submitted without --notify",
+    ),
+    Setting("notify", "timeout", float, 30.0, (), "seconds a hook may run"),
+    Setting(
+        "notify",
+        "secret",
+        str,
+        "",
+        ("JOBS_NOTIFY_SECRET",),
+        "Standard Webhooks signing secret (whsec_...) for URL hooks",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -115,7 +150,7 @@ class Settings:
         out: dict[str, tuple[Any, str]] = {"home": (str(self.home), self.sources.get("home", ""))}
         for setting in SETTINGS:
             value = self.values[setting.key]
-            if setting.key == "api.key":
+            if setting.key in ("api.key", "notify.secret"):
                 value = "(set, hidden)" if value else "(not set)"
             out[setting.key] = (value, self.sources[setting.key])
         out["store.url"] = (_mask_url_password(self.db_url), self.sources["store.url"])

@@ -223,4 +223,30 @@ def run_checks(app: App) -> list[Check]:
                 f"{len(near)} unfinished job(s) older than 18h; the free tier forgets interactions after 1 day: {', '.join(j.id for j in near[:10])}",
             )
         )
+    checks.extend(_schedule_and_notify_checks(app, now))
+    return checks
+
+
+def _schedule_and_notify_checks(app: App, now) -> list[Check]:
+    """Failed schedule firings (last 24 h) and failed notification hooks (issue 11)."""
+    service = app.service
+    checks: list[Check] = []
+    failed = service.schedules.store.failed_since(now - timedelta(days=1))
+    if failed:
+        shown = "; ".join(
+            f"{name} at {f.fire_time:%Y-%m-%d %H:%M}Z: {f.detail[:200]}" for name, f in failed[:5]
+        )
+        checks.append(
+            Check(
+                "schedules",
+                "warn",
+                f"{len(failed)} firing(s) failed in the last 24h: {shown} "
+                "(see `gjobs schedule history NAME`)",
+            )
+        )
+    hooks = service.notify.store.failed(limit=5)
+    if hooks:
+        total = service.notify.store.count_failed()
+        shown = "; ".join(f"{n.subject_kind} {n.subject_id}: {n.detail[:160]}" for n in hooks)
+        checks.append(Check("notifications", "warn", f"{total} hook(s) failed: {shown}"))
     return checks

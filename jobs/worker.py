@@ -76,6 +76,8 @@ class Worker:
         self._row.heartbeat_at = self.service.clock.now()
         try:
             self.service.store.heartbeat(self._row)
+            self.service.schedules.fire_due(self.service.clock.now())
+            self.service.notify.run_due(self.service.clock.now())
             return self.tracker.run_pass(wait_for_calls=not background, streams=background)
         except StoreError as exc:
             # A locked, full or unreachable store delays work; it never kills the worker.

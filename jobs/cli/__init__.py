@@ -140,6 +140,7 @@ _COMMAND_MODULES = (
     "ops_cmds",
     "shell_cmds",
     "recovery_cmds",
+    "batch_cmds",
 )
 
 

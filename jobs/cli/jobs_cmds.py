@@ -89,6 +89,7 @@ def _worker_hint(ctx: CliContext, job: Job) -> None:
     is_flag=True,
     help="Submit, then follow it live (as `jobs follow`); exit non-zero unless completed.",
 )
+@click.option("--notify", help="Command (JSON on stdin) or URL (signed POST) run when it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @click.option(
     "-q", "--quiet", is_flag=True, help="Print only the job's id (for `id=$(gjobs submit -q ...)`)."
@@ -107,6 +108,7 @@ def submit(
     branch: bool,
     wait: bool,
     follow_live: bool,
+    notify: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -147,7 +149,10 @@ def submit(
     if follow_live and (wait or as_json):
         raise UsageError("--follow shows the job live; do not combine it with --wait or --json")
     service = ctx.app.service
+    notify = service.notify.check_target(notify) if notify else service.notify.default_target()
     job = service.submit_new(spec)
+    if notify:  # recorded before the job can end: the worker's pass runs it once when it does
+        service.notify.attach("job", job.id, notify)
     if follow_live:
         from jobs.cli.follow_cmds import follow_job
 
@@ -160,6 +165,8 @@ def submit(
         if not as_json:
             _print_submitted(ctx, job, exit_on_failure=False)
         job = _follow(ctx, job)
+        if notify:
+            service.notify.run_due(service.clock.now())
         if as_json:
             _echo_json(_job_json(ctx, job))
         else:
@@ -324,6 +331,7 @@ def _statuses(values: tuple[str, ...]) -> list[str]:
     help="At most this many jobs.",
 )
 @click.option("-q", "--search", help="Only jobs whose prompt contains this text.")
+@click.option("--batch", "batch_ref", metavar="ID", help="Only this batch's lines, in file order.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option("-w", "--watch", is_flag=True, help="Refresh the table every second until Ctrl-C.")
 @pass_ctx
@@ -334,6 +342,7 @@ def list_jobs(
     since: str | None,
     limit: int,
     search: str | None,
+    batch_ref: str | None,
     as_json: bool,
     watch: bool,
 ) -> None:
@@ -355,6 +364,8 @@ def list_jobs(
         search=search,
     )
     service = ctx.app.service
+    if batch_ref:
+        filt.batch_id = service.batches.get(batch_ref).id
     if as_json:
         jobs = service.list_jobs(filt)
         all_labels = service.store.labels_for(j.id for j in jobs)
@@ -366,7 +377,7 @@ def list_jobs(
     jobs = service.list_jobs(filt)
     if jobs:
         print_plain_when_piped(ctx.console, render.jobs_table(jobs, service.clock.now()))
-    elif statuses or labels or since or search:
+    elif statuses or labels or since or search or batch_ref:
         ctx.err_console.print("no jobs match")
     else:
         ctx.err_console.print(
@@ -455,6 +466,8 @@ def show(
       gjobs show 5zdwgf --raw > report.md
       gjobs show 5zdwgf --events --json
     """
+    from jobs.cli.batch_cmds import job_extras
+
     if as_json and raw:
         raise UsageError("choose --json or --raw, not both")
     if events and raw:
@@ -472,9 +485,13 @@ def show(
     if as_json:
         result = service.get_result(job.id)
         labels = service.store.labels_for([job.id])[job.id]
-        _echo_json(render.job_detail_dict(job, result, labels, service.store.events_for(job.id)))
+        data = render.job_detail_dict(job, result, labels, service.store.events_for(job.id))
+        _echo_json({**data, **job_extras(ctx, job.id)[1]})
         return
     page_if_long(ctx.console, _show_renderable(ctx, job, thoughts=thoughts), enabled=not no_pager)
+    extras = job_extras(ctx, job.id)[0]
+    if extras is not None:
+        ctx.console.print(extras)
     _worker_hint(ctx, job)
 
 

@@ -5,6 +5,17 @@ add their tables in a module of their own here and import it below, so Alembic's
 migration-parity test see every table.
 """
 
+from jobs.models.batches import (
+    Batch,
+    BatchLine,
+    FiringState,
+    MissedPolicy,
+    Notification,
+    NotifyState,
+    OverlapPolicy,
+    Schedule,
+    ScheduleFiring,
+)
 from jobs.models.events import InteractionEvent, JobWatch
 from jobs.models.job import (
     POLLABLE_STATUSES,
@@ -20,6 +31,15 @@ from jobs.models.job import (
 )
 
 __all__ = [
+    "Batch",
+    "BatchLine",
+    "FiringState",
+    "MissedPolicy",
+    "Notification",
+    "NotifyState",
+    "OverlapPolicy",
+    "Schedule",
+    "ScheduleFiring",
     "POLLABLE_STATUSES",
     "TERMINAL_STATUSES",
     "InteractionEvent",

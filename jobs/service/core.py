@@ -22,7 +22,8 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from jobs.clock import Clock
 from jobs.config import Settings
@@ -45,6 +46,11 @@ from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus
 from jobs.service.recovery import Recovery
 from jobs.store import EventStore, JobFilter, JobStore, StoredEvent, TerminalResult
+
+if TYPE_CHECKING:
+    from jobs.service.batches import BatchService
+    from jobs.service.notify import NotifyService
+    from jobs.service.schedules import ScheduleService
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +103,7 @@ class SubmitSpec:
     branch: bool = False  # continue a turn that already has a successor (a second line)
     generation_config: dict[str, Any] | None = None
     agent_config: dict[str, Any] | None = None
+    service_tier: str | None = None
 
 
 def check_spec(spec: SubmitSpec) -> None:
@@ -152,6 +159,26 @@ class JobService:
         # The event journal: what the API's streams said, once, in order.
         self.journal = EventStore(store.db)
 
+    # -- capabilities with modules of their own (built on first use) -------------------------------
+
+    @cached_property
+    def batches(self) -> BatchService:
+        from jobs.service.batches import BatchService
+
+        return BatchService(self)
+
+    @cached_property
+    def schedules(self) -> ScheduleService:
+        from jobs.service.schedules import ScheduleService
+
+        return ScheduleService(self)
+
+    @cached_property
+    def notify(self) -> NotifyService:
+        from jobs.service.notify import NotifyService
+
+        return NotifyService(self)
+
     # -- reading -----------------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job:
@@ -186,6 +213,10 @@ class JobService:
 
     def create_job(self, spec: SubmitSpec) -> Job:
         """Validate and record a job as `pending`; nothing is sent. The write-ahead step."""
+        return self._insert_turn(self.build_job(spec), spec)
+
+    def build_job(self, spec: SubmitSpec) -> Job:
+        """The job row for a spec, checked, not recorded (a batch records many in one go)."""
         check_spec(spec)
         model = None if spec.agent else (spec.model or self.settings["defaults.model"])
         parent: Job | None = None
@@ -213,6 +244,8 @@ class JobService:
                 body["generation_config"] = spec.generation_config
         if spec.system:
             body["system_instruction"] = spec.system
+        if spec.service_tier:
+            body["service_tier"] = spec.service_tier
         # The label that names the local job, so a create is always traceable to its row. Stored
         # now, with the request as it will be sent, so that submitting never rewrites the request
         # (a 50 MB prompt is written once).
@@ -227,21 +260,26 @@ class JobService:
         )
         # From the start of the prompt only: splitting a 50 MB prompt into words costs ~10x its size.
         job.prompt_excerpt = " ".join(spec.prompt[:1000].split())[:200]
-        if parent is None or spec.branch:
+        return job
+
+    def _insert_turn(self, job: Job, spec: SubmitSpec) -> Job:
+        """Record a continuing turn. A conversation is a line: refuse a second successor of one
+        turn, in the transaction that inserts the job (two concurrent --continue cannot both
+        pass), unless a branch was asked for."""
+        parent_id = job.parent_job_id
+        if parent_id is None or spec.branch:
             return self.store.insert_job(job, spec.labels, self.clock.now())
-        # A conversation is a line: refuse a second successor of one turn, in the transaction
-        # that inserts the job (two concurrent --continue cannot both pass).
         inserted, successor = self.store.insert_successor(
             job, spec.labels, self.clock.now(), dead_ends=DEAD_END_STATUSES
         )
         if inserted is None:
-            assert parent is not None and successor is not None
+            assert successor is not None
             latest = self.latest_turn(successor)
             raise UsageError(
-                f"job {parent.id} already continues in {successor.id}"
+                f"job {parent_id} already continues in {successor.id}"
                 + (f" (latest turn: {latest.id})" if latest.id != successor.id else "")
                 + f"; continue the latest turn (`gjobs submit --continue {latest.id} ...`), "
-                f"or add --branch to start a second line from {parent.id}"
+                f"or add --branch to start a second line from {parent_id}"
             )
         return inserted
 

@@ -58,6 +58,7 @@ class JobFilter:
     since: datetime | None = None
     limit: int | None = None
     search: str | None = None
+    batch_id: str | None = None  # only this batch's lines, in file order
 
 
 @dataclass
@@ -232,7 +233,13 @@ class JobStore:
                 + "%"
             )
             query = query.where(Job.prompt_excerpt.ilike(pattern, escape="\\"))  # type: ignore[attr-defined]
-        query = query.order_by(Job.created_at.desc(), Job.id.desc())  # type: ignore[attr-defined]
+        if filt.batch_id:
+            from jobs.models import BatchLine
+
+            query = query.join(BatchLine, BatchLine.job_id == Job.id)
+            query = query.where(BatchLine.batch_id == filt.batch_id).order_by(BatchLine.line_no)
+        else:
+            query = query.order_by(Job.created_at.desc(), Job.id.desc())  # type: ignore[attr-defined]
         if filt.limit:
             query = query.limit(filt.limit)
         with self.db.read() as session:

@@ -39,6 +39,7 @@ MODEL_TABLES = {
     "interaction_events",
     "job_watches",
 }
+MODEL_TABLES |= {"batches", "batch_lines", "schedules", "schedule_firings", "notifications"}
 
 
 def schema_diff(engine: sa.Engine, metadata: sa.MetaData = SQLModel.metadata) -> list:
