@@ -17,8 +17,11 @@ from jobs.models.job import (
     Worker,
     new_job_id,
 )
+from jobs.models.usage import Budget, JobUsage
 
 __all__ = [
+    "Budget",
+    "JobUsage",
     "POLLABLE_STATUSES",
     "TERMINAL_STATUSES",
     "Job",
