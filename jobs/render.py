@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
-from rich.markdown import Markdown
 from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from jobs.models import Job, JobEvent, JobResult, JobStatus
+from jobs.status import JobStatus
+
+if TYPE_CHECKING:  # jobs.models imports SQLModel; listings render store/queries.py rows too
+    from jobs.models import Job, JobEvent, JobResult
 
 # ESC-introduced sequences (CSI ... final, OSC ... BEL/ST, other two-byte escapes), then any other
 # C0 control except tab and newline, DEL, C1 controls, and the bidi embedding/override/isolate marks.
@@ -193,8 +195,11 @@ def show_job(
     events: list[JobEvent],
     labels: dict[str, str],
     thoughts: bool = False,
+    extra_facts: list[tuple[str, Text | str]] | None = None,
 ) -> Group:
     """Everything `jobs show` prints: facts, chain, thoughts (on request), output, usage."""
+    from rich.markdown import Markdown  # here: markdown-it costs `jobs list` ~60 ms to import
+
     facts = Table(show_header=False, box=None, pad_edge=False)
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
@@ -217,6 +222,8 @@ def show_job(
     elif job.next_poll_at and job.job_status.is_pollable:
         facts.add_row("next poll", _when(job.next_poll_at, now))
     facts.add_row("polls", str(job.poll_count))
+    for name, value in extra_facts or ():  # e.g. cost and budget (cli/jobs_cmds.py)
+        facts.add_row(name, value)
     if job.error_message or job.error_code:
         facts.add_row(
             "error",

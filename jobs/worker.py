@@ -41,6 +41,9 @@ class Worker:
         self._row.heartbeat_at = self.service.clock.now()
         try:
             self.service.store.heartbeat(self._row)
+            self.service.budgets.enforce(
+                self._row.heartbeat_at
+            )  # before the pass: it sends the cancels
             return self.service.run_pass()
         except StoreError as exc:
             # A locked, full or unreachable store delays work; it never kills the worker.

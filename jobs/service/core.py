@@ -12,6 +12,7 @@ certainly did not happen (429, 503, connection refused).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -88,6 +89,7 @@ class SubmitSpec:
     continue_job: str | None = None
     generation_config: dict[str, Any] | None = None
     agent_config: dict[str, Any] | None = None
+    budget: Any = None  # a service.budgets.Ceiling: set before anything is sent
 
 
 def check_spec(spec: SubmitSpec) -> None:
@@ -197,7 +199,17 @@ class JobService:
             {k: v for k, v in body.items() if v is not None}, ensure_ascii=False
         )
         job.prompt_excerpt = " ".join(spec.prompt.split())[:200]
-        return self.store.insert_job(job, spec.labels, self.clock.now())
+        job = self.store.insert_job(job, spec.labels, self.clock.now())
+        if spec.budget is not None:
+            self.budgets.set("job", job.id, spec.budget)
+        return job
+
+    @functools.cached_property
+    def budgets(self) -> Any:
+        """Budget rules (service/budgets.py); the worker calls `budgets.enforce(now)` each pass."""
+        from jobs.service.budgets import Budgets
+
+        return Budgets(self)
 
     def submit_new(self, spec: SubmitSpec) -> Job:
         """Record a job, then submit it at once unless it waits on its predecessor."""
@@ -525,6 +537,8 @@ class JobService:
             message = "the API is waiting for you (requires_action): see the interaction's steps"
         if owner is None:
             return False
+        if remote.usage:  # usage while running (not every API version reports it): for budgets
+            self.budgets.store.record_live(job.id, remote.usage, source="poll", now=now)
         self.store.record_poll(
             job.id,
             owner,

@@ -5,6 +5,18 @@ concerns (the event journal, batches and schedules, read-only listings and repor
 their own beside it, so the read path can stay cheap to import.
 """
 
-from jobs.store.jobs import JobFilter, JobStore, TerminalResult, validate_sort_key
+from typing import Any
+
+# Lazy, so that `jobs.store.queries` (the read path) can be imported without SQLAlchemy.
+_LAZY = {"JobFilter", "JobStore", "TerminalResult", "validate_sort_key"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from jobs.store import jobs
+
+        return getattr(jobs, name)
+    raise AttributeError(f"module 'jobs.store' has no attribute {name!r}")
+
 
 __all__ = ["JobFilter", "JobStore", "TerminalResult", "validate_sort_key"]

@@ -35,9 +35,11 @@ from jobs.models import (
     JobLabel,
     JobResult,
     JobStatus,
+    JobUsage,
     Worker,
     new_job_id,
 )
+from jobs.store.usage import record_final
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 _POLLABLE = [s.value for s in POLLABLE_STATUSES]
@@ -535,6 +537,7 @@ class JobStore:
                     raw_json=_dumps(result.raw or {}),
                 )
             )
+            record_final(session, job_id, result.usage, result.raw)  # tier, search calls
             _event(
                 session,
                 job_id,
@@ -637,7 +640,7 @@ class JobStore:
 
     def delete_job(self, job_id: str) -> bool:
         with self.db.write() as session:
-            for table in (JobEvent, JobLabel, JobResult):
+            for table in (JobEvent, JobLabel, JobResult, JobUsage):
                 session.exec(sa.delete(table).where(table.job_id == job_id))  # type: ignore[attr-defined]
             session.exec(
                 sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None)
