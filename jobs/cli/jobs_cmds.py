@@ -425,8 +425,22 @@ def _cost_facts(ctx: CliContext, job: Job) -> list[tuple[str, Text]]:
         line = Text(budget["limit"])
         if budget["tripped_reason"]:
             line.append(f"  {budget['tripped_reason']}", style="red")
+        elif job.job_status.is_terminal and _over(budget, job, money["cost_usd"]):
+            line.append(
+                "  exceeded, but the usage came only with the final reply: too late to stop it",
+                style="yellow",
+            )
         facts.append(("budget", line))
     return facts
+
+
+def _over(budget: dict, job: Job, cost: float | None) -> bool:
+    tokens = job.total_tokens or 0
+    if budget["max_tokens"] is not None and tokens >= budget["max_tokens"]:
+        return True
+    return (
+        budget["max_cost_usd"] is not None and cost is not None and cost >= budget["max_cost_usd"]
+    )
 
 
 def _money(ctx: CliContext, job: Job) -> dict:
