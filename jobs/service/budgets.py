@@ -120,7 +120,7 @@ def over_ceiling(
     if ceiling_tokens is not None and tokens >= ceiling_tokens:
         return f"used {tokens:,} tokens, budget {ceiling_tokens:,} tokens"
     if ceiling_cost is not None and cost is not None and cost >= ceiling_cost:
-        return f"cost ${cost:,.4f}, budget ${ceiling_cost:,.2f}"
+        return f"cost ${cost:,.4f}, budget ${ceiling_cost:,.4g}"
     return None
 
 

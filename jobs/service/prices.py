@@ -1,9 +1,9 @@
 """The price table: which price applies to a job, and what its usage costs.
 
 The shipped table is `jobs/data/prices.toml` (each row with its source and how it was checked). The
-config adds to it or replaces rows: `[[prices.price]]` rows in config.toml, and/or a TOML file named
-by `prices.file` (env JOBS_PRICES) in the same format. A row is identified by (target, service_tier,
-effective, context_above): a user row with the same identity replaces the shipped one.
+config overrides it: `[[prices.price]]` rows in config.toml, and/or a TOML file named by
+`prices.file` (env JOBS_PRICES) in the same format. A model and service tier that the user prices is
+priced by the user's rows only (with their own effective dates); the others keep the shipped rows.
 
 A price applies from its `effective` date on, so adding a row dated today never changes the cost of
 older jobs. No matching row means unpriced (None), never zero. Cheap to import (stdlib only).
@@ -184,17 +184,23 @@ class PriceTable:
 
     @classmethod
     def merged(cls, *layers: Sequence[Price]) -> PriceTable:
-        """Later layers replace rows of earlier ones with the same key, and add the others."""
-        by_key: dict[tuple, Price] = {}
-        for layer in layers:
+        """Layers in rising precedence (shipped, config, file). For each (target, service tier),
+        only the rows of the highest layer that prices it are kept: a user who prices a model gets
+        their prices for it, whatever dates the shipped rows carry. Within a layer, a later row with
+        the same key replaces an earlier one."""
+        owner: dict[tuple[str, str], int] = {}
+        for level, layer in enumerate(layers):
             for row in layer:
-                by_key[row.key] = row
-        return cls(
-            sorted(
-                by_key.values(),
-                key=lambda p: (p.target, p.service_tier, p.effective, p.context_above),
-            )
+                owner[(row.target, row.service_tier)] = level
+        by_key: dict[tuple, Price] = {}
+        for level, layer in enumerate(layers):
+            for row in layer:
+                if owner[(row.target, row.service_tier)] == level:
+                    by_key[row.key] = row
+        rows = sorted(
+            by_key.values(), key=lambda p: (p.target, p.service_tier, p.effective, p.context_above)
         )
+        return cls(rows)
 
     def thresholds(self) -> list[int]:
         """Every context tier boundary in the table (for usage queries' context buckets)."""

@@ -232,5 +232,6 @@ def describe(budget: Budget) -> str:
     if budget.max_tokens is not None:
         parts.append(f"{budget.max_tokens:,} tokens")
     if budget.max_cost_usd is not None:
-        parts.append(f"${budget.max_cost_usd:,.2f}")
+        cost = budget.max_cost_usd
+        parts.append(f"${cost:,.2f}" if cost >= 0.01 else f"${cost:g}")
     return " or ".join(parts) or "no limit"

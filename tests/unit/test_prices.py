@@ -75,6 +75,21 @@ def test_token_kinds_context_tiers_and_search_calls_are_priced_apart():
     )
 
 
+def test_a_user_priced_model_ignores_the_shipped_rows_whatever_their_dates():
+    shipped = parse_rows(
+        [{"target": "m", "effective": date(2026, 4, 1), "input": 5.0, "output": 5.0},
+         {"target": "n", "effective": date(2026, 4, 1), "input": 5.0, "output": 5.0}],
+        "shipped",
+    )  # fmt: skip
+    mine = parse_rows(
+        [{"target": "m", "effective": date(2026, 1, 1), "input": 1, "output": 1}], "config"
+    )
+    prices = PriceTable.merged(shipped, mine)
+    assert prices.cost("m", None, date(2026, 12, 1), MILLION) == pytest.approx(2.0)
+    assert prices.cost("n", None, date(2026, 12, 1), MILLION) == pytest.approx(10.0)
+    assert prices.cost("m", None, date(2025, 12, 1), MILLION) is None  # before my first price
+
+
 def test_config_rows_replace_shipped_ones_and_a_price_file_adds_more(tmp_path):
     (tmp_path / "config.toml").write_text(
         "[[prices.price]]\n"
