@@ -110,6 +110,15 @@ SETTINGS: tuple[Setting, ...] = (
         ("JOBS_NOTIFY_SECRET",),
         "Standard Webhooks signing secret (whsec_...) for URL hooks",
     ),
+    Setting(
+        "prices",
+        "file",
+        str,
+        "",
+        ("JOBS_PRICES",),
+        "a price table (TOML, [[price]] rows) that replaces or adds to the shipped one",
+    ),
+    Setting("prices", "price", list, [], (), "price rows ([[prices.price]]) over the shipped ones"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -254,6 +263,8 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
         if setting.type is bool and isinstance(value, str):
             return value.lower() in {"1", "true", "yes", "on"}
         if setting.type is int and isinstance(value, float):
+            raise ValueError
+        if setting.type is list and not isinstance(value, list):
             raise ValueError
         result = setting.type(value)
     except (TypeError, ValueError):

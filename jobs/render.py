@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
-from rich.markdown import Markdown
 from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from jobs.models import Job, JobEvent, JobResult, JobStatus
+from jobs.status import JobStatus
+
+if TYPE_CHECKING:  # jobs.models imports SQLModel; listings render store/queries.py rows too
+    from jobs.models import Job, JobEvent, JobResult
 
 # ESC-introduced sequences (CSI ... final, OSC ... BEL/ST, other two-byte escapes), then any other
 # C0 control except tab and newline, DEL, C1 controls, and the bidi embedding/override/isolate marks.
@@ -211,8 +213,11 @@ def show_job(
     events: list[JobEvent],
     labels: dict[str, str],
     thoughts: bool = False,
+    extra_facts: list[tuple[str, Text | str]] | None = None,
 ) -> Group:
     """Everything `jobs show` prints: facts, chain, thoughts (on request), output, usage."""
+    from rich.markdown import Markdown  # here: markdown-it costs `jobs list` ~60 ms to import
+
     facts = Table(show_header=False, box=None, pad_edge=False)
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
@@ -235,6 +240,8 @@ def show_job(
     elif job.next_poll_at and job.job_status.is_pollable:
         facts.add_row("next poll", _when(job.next_poll_at, now))
     facts.add_row("polls", str(job.poll_count))
+    for name, value in extra_facts or ():  # e.g. cost and budget (cli/jobs_cmds.py)
+        facts.add_row(name, value)
     if job.error_message or job.error_code:
         facts.add_row(
             "error",
@@ -313,6 +320,8 @@ def prompt_panels(job: Job) -> list[Panel]:
             )
         panels.append(Panel(body, title=title, title_align="left", border_style="dim"))
     return panels
+
+
 # `show` renders at most this much of an output as Markdown (rich takes ~5 s per MB and holds
 # the whole rendering in memory); the rest is a note away: `--raw` prints it all, byte-exact.
 SHOW_OUTPUT_CHARS = 100_000
@@ -323,6 +332,8 @@ def output_panel(job: Job, text: str) -> Panel:
     its text could name another address than the one it opens). An output longer than
     SHOW_OUTPUT_CHARS is cut at a line break, with a note that says so."""
     total = max(job.output_chars or 0, len(text))
+    from rich.markdown import Markdown  # here: markdown-it costs `jobs list` ~60 ms to import
+
     shown = text[:SHOW_OUTPUT_CHARS]
     if total > len(shown):
         cut = shown.rfind("\n", 0, len(shown))

@@ -37,12 +37,21 @@ def _cli_url() -> str:
     return load_settings().db_url
 
 
+def _include_name(name, type_, parent_names) -> bool:
+    """Leave out what is not a model: SQLite's full-text search tables (job_search*, migration
+    0005) and PostgreSQL's expression indexes for search (autogenerate cannot compare those)."""
+    if type_ == "table" and name and name.startswith("job_search"):
+        return False
+    return not (type_ == "index" and name in ("ix_jobs_search", "ix_job_results_search"))
+
+
 def _options(dialect_name: str) -> dict:
     options: dict = {
         "target_metadata": target_metadata,
         # SQLite cannot ALTER most things: batch mode rebuilds the table instead.
         "render_as_batch": dialect_name == "sqlite",
         "compare_type": True,
+        "include_name": _include_name,
     }
     on_version_apply = config.attributes.get("on_version_apply")
     if on_version_apply is not None:

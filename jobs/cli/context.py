@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import sys
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from jobs.app import App, build_app
 from jobs.clock import Clock, SystemClock
 from jobs.config import Settings, load_settings
+
+if TYPE_CHECKING:  # the app imports SQLAlchemy; read-only commands use `queries` and skip it
+    from jobs.app import App
+    from jobs.service.prices import PriceTable
+    from jobs.store.queries import Queries
 
 NOISY_LOGGERS = (
     "apscheduler",
@@ -45,6 +50,7 @@ class CliContext:
         self.clock: Clock = clock or SystemClock()
         self._app: App | None = None
         self._opened: list[App] = []
+        self._queries: Queries | None = None
         self._handlers: list[tuple[logging.Handler, int]] = []
         self._levels: list[tuple[logging.Logger, int]] = []
         self.console = Console(highlight=False)
@@ -61,8 +67,26 @@ class CliContext:
             self._app = self.open_app("cli")
         return self._app
 
+    @property
+    def queries(self) -> Queries:
+        """Read-only queries (store/queries.py): sqlite3 alone for a SQLite store at the current
+        schema, so `list`, `usage` and `export` never import SQLAlchemy there."""
+        if self._queries is None:
+            from jobs.store.queries import open_queries
+
+            self._queries = open_queries(self.settings.db_url, lambda: self.app.database)
+        return self._queries
+
+    @cached_property
+    def prices(self) -> PriceTable:
+        from jobs.service.prices import load_price_table
+
+        return load_price_table(self.settings)
+
     def open_app(self, kind: str) -> App:
         """A separate app whose lease owner names `kind` (worker, poll); closed with the context."""
+        from jobs.app import build_app
+
         app = build_app(self.settings, clock=self.clock, kind=kind)
         self._opened.append(app)
         return app
@@ -89,6 +113,9 @@ class CliContext:
                 library.setLevel(logging.WARNING)
 
     def close(self) -> None:
+        if self._queries is not None:
+            self._queries.close()
+            self._queries = None
         while self._opened:
             self._opened.pop().close()
         self._app = None

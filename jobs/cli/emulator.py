@@ -287,6 +287,11 @@ def _is_loopback(host: str) -> bool:
     metavar="KEY=VALUE:STATUS",
     help="End interactions created with this label as STATUS.",
 )
+@click.option(
+    "--live-usage",
+    is_flag=True,
+    help="A GET of a running interaction shows its usage so far (e.g. to try budgets).",
+)
 def emulator_command(**options: Any) -> None:
     """Serve a local emulator of the Gemini Interactions API."""
     from jobs.emulator import EmulatorBackend
@@ -300,6 +305,7 @@ def emulator_command(**options: Any) -> None:
         latency=options["latency"],
         retention=options["retention"],
         output_bytes=options["output_bytes"],
+        live_usage=options["live_usage"],
     )
     for spec in specs:
         try:

@@ -11,6 +11,7 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.text import Text
@@ -20,9 +21,10 @@ from jobs.cli.complete import complete_job_id, complete_status
 from jobs.cli.context import CliContext
 from jobs.cli.output import page_if_long, print_plain_when_piped
 from jobs.errors import JobsError, UsageError
-from jobs.models import Job, JobStatus
-from jobs.service import SubmitSpec, parse_labels
-from jobs.store import JobFilter
+from jobs.status import JobStatus
+
+if TYPE_CHECKING:  # the write side (SQLModel, SQLAlchemy) is imported by the commands that use it
+    from jobs.models import Job
 
 pass_ctx = click.make_pass_decorator(CliContext)
 
@@ -90,6 +92,13 @@ def _worker_hint(ctx: CliContext, job: Job) -> None:
     help="Submit, then follow it live (as `jobs follow`); exit non-zero unless completed.",
 )
 @click.option("--notify", help="Command (JSON on stdin) or URL (signed POST) run when it ends.")
+@click.option(
+    "--budget",
+    "budgets",
+    multiple=True,
+    metavar="LIMIT",
+    help="Cancel the job once it uses this much: tokens (50k) or dollars ($0.50); repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @click.option(
     "-q", "--quiet", is_flag=True, help="Print only the job's id (for `id=$(gjobs submit -q ...)`)."
@@ -109,6 +118,7 @@ def submit(
     wait: bool,
     follow_live: bool,
     notify: str | None,
+    budgets: tuple[str, ...],
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -127,6 +137,8 @@ def submit(
     """
     if quiet and as_json:
         raise UsageError("choose --json or --quiet, not both")
+    from jobs.service import SubmitSpec, parse_labels
+
     if research:
         if agent or model:
             raise UsageError(
@@ -136,6 +148,7 @@ def submit(
     if branch and not continue_job:
         raise UsageError("--branch only goes with --continue JOB")
     parsed_labels = parse_labels(labels)
+    ceiling = _budget(ctx, budgets, agent or model or ctx.settings["defaults.model"])
     text = _read_prompt(prompt, prompt_file)
     spec = SubmitSpec(
         prompt=text,
@@ -145,6 +158,7 @@ def submit(
         labels=parsed_labels,
         continue_job=continue_job,
         branch=branch,
+        budget=ceiling,
     )
     if follow_live and (wait or as_json):
         raise UsageError("--follow shows the job live; do not combine it with --wait or --json")
@@ -187,6 +201,23 @@ def submit(
         return
     _print_submitted(ctx, job)
     _worker_hint(ctx, job)
+
+
+def _budget(ctx: CliContext, values: tuple[str, ...], target: str):
+    """The --budget ceiling, checked before anything is recorded: a dollar ceiling needs a price."""
+    if not values:
+        return None
+    from jobs.service.budgets import parse_budget
+
+    ceiling = parse_budget(values)
+    if ceiling.max_cost_usd is not None and not any(
+        row.target == target for row in ctx.prices.rows
+    ):
+        raise UsageError(
+            f"{target} has no price, so a dollar budget cannot be checked; give a token budget "
+            "(e.g. --budget 50k) or add its price ([prices] in the config)"
+        )
+    return ceiling
 
 
 def _follow(ctx: CliContext, job: Job) -> Job:
@@ -330,7 +361,12 @@ def _statuses(values: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="At most this many jobs.",
 )
-@click.option("-q", "--search", help="Only jobs whose prompt contains this text.")
+@click.option(
+    "-q",
+    "--search",
+    metavar="TEXT",
+    help='Full-text search of prompts and outputs, best match first ("a phrase" in quotes).',
+)
 @click.option("--batch", "batch_ref", metavar="ID", help="Only this batch's lines, in file order.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option("-w", "--watch", is_flag=True, help="Refresh the table every second until Ctrl-C.")
@@ -354,29 +390,36 @@ def list_jobs(
       gjobs list --label team=docs --since 2h
       gjobs list --json | jq -r '.[].id'
     """
+    from jobs.store.queries import ListFilter
+
     if as_json and watch:
         raise UsageError("choose --json or --watch, not both")
-    filt = JobFilter(
+    if search is not None and not search.strip():
+        raise UsageError("-q needs some text to search for")
+    filt = ListFilter(
         statuses=_statuses(statuses),
-        labels=parse_labels(labels) if labels else None,
+        labels=_label_filter(labels) if labels else None,
         since=parse_since(since, ctx.clock.now()) if since else None,
         limit=limit,
-        search=search,
     )
-    service = ctx.app.service
     if batch_ref:
-        filt.batch_id = service.batches.get(batch_ref).id
-    if as_json:
-        jobs = service.list_jobs(filt)
-        all_labels = service.store.labels_for(j.id for j in jobs)
-        _echo_json([render.job_dict(j, all_labels[j.id]) for j in jobs])
-        return
+        filt.batch_id = ctx.app.service.batches.get(batch_ref).id
     if watch:
-        _watch(ctx, filt)
+        _watch(ctx, filt, search)
         return
-    jobs = service.list_jobs(filt)
+    hits = ctx.queries.search(search, filt) if search else None
+    jobs = [hit.job for hit in hits] if hits is not None else ctx.queries.list_jobs(filt)
+    if as_json:
+        all_labels = ctx.queries.labels_for([j.id for j in jobs])
+        items = [render.job_dict(j, all_labels[j.id]) for j in jobs]
+        for item, hit in zip(items, hits or (), strict=False):
+            item["search"] = {"rank": round(hit.rank, 6), **_excerpt_json(hit.excerpt)}
+        _echo_json(items)
+        return
     if jobs:
-        print_plain_when_piped(ctx.console, render.jobs_table(jobs, service.clock.now()))
+        print_plain_when_piped(ctx.console, render.jobs_table(jobs, ctx.clock.now()))
+        if hits:
+            _print_excerpts(ctx, hits)
     elif statuses or labels or since or search or batch_ref:
         ctx.err_console.print("no jobs match")
     else:
@@ -385,16 +428,59 @@ def list_jobs(
         )
 
 
-def _watch(ctx: CliContext, filt: JobFilter) -> None:
+def _label_filter(pairs: tuple[str, ...]) -> dict[str, str]:
+    from jobs.service import parse_labels
+
+    return parse_labels(pairs)
+
+
+def _excerpt_json(excerpt: str) -> dict:
+    """The excerpt as plain text, and where the matched terms are in it ([start, end) pairs)."""
+    from jobs.store.queries import HL_END, HL_START
+
+    plain, spans, start = [], [], None
+    length = 0
+    for char in excerpt:
+        if char == HL_START:
+            start = length
+        elif char == HL_END:
+            if start is not None:
+                spans.append([start, length])
+            start = None
+        else:
+            plain.append(char)
+            length += 1
+    return {"excerpt": "".join(plain), "matches": spans}
+
+
+def _print_excerpts(ctx: CliContext, hits) -> None:
+    """One line per match: the text around it, the matched terms highlighted (on a terminal)."""
+    from jobs.store.queries import HL_END, HL_START
+
+    marked = re.compile(f"{HL_START}(.*?){HL_END}", re.S)
+    for hit in hits:
+        flat = " ".join(hit.excerpt.split())
+        line = Text(f"{hit.job.id}  ", style="bold")
+        position = 0
+        for match in marked.finditer(flat):  # safe_text drops the markers: split on them first
+            line.append(render.safe_text(flat[position : match.start()]))
+            line.append(render.safe_text(match.group(1)), style="bold yellow")
+            position = match.end()
+        line.append(render.safe_text(flat[position:]))
+        ctx.console.print(line, overflow="fold")
+
+
+def _watch(ctx: CliContext, filt, search: str | None) -> None:
     """A live table until Ctrl-C; it only reads the store (the worker moves the jobs on)."""
     from rich.live import Live
 
-    service = ctx.app.service
+    def rows():
+        if search:
+            return [hit.job for hit in ctx.queries.search(search, filt)]
+        return ctx.queries.list_jobs(filt)
 
     def table() -> render.JobsTable:
-        return render.jobs_table(
-            service.list_jobs(filt), service.clock.now(), title="jobs (Ctrl-C to stop)"
-        )
+        return render.jobs_table(rows(), ctx.clock.now(), title="jobs (Ctrl-C to stop)")
 
     try:
         with Live(table(), console=ctx.console, refresh_per_second=4, transient=False) as live:
@@ -431,7 +517,69 @@ def _show_renderable(ctx: CliContext, job: Job, *, thoughts: bool):
         events=service.store.events_for(job.id),
         labels=service.store.labels_for([job.id])[job.id],
         thoughts=thoughts,
+        extra_facts=_cost_facts(ctx, job),
     )
+
+
+def _cost_facts(ctx: CliContext, job: Job) -> list[tuple[str, Text]]:
+    """`show`'s cost line (unpriced is said, never shown as $0) and budget line."""
+    money = _money(ctx, job)
+    facts = []
+    if money["cost_text"]:
+        style = "yellow" if money["cost_usd"] is None else ""
+        facts.append(("cost", Text(money["cost_text"], style=style)))
+    budget = money["budget"]
+    if budget is not None:
+        line = Text(budget["limit"])
+        if budget["tripped_reason"]:
+            line.append(f"  {budget['tripped_reason']}", style="red")
+        elif job.job_status.is_terminal and _over(budget, job, money["cost_usd"]):
+            line.append(
+                "  exceeded, but the usage came only with the final reply: too late to stop it",
+                style="yellow",
+            )
+        facts.append(("budget", line))
+    return facts
+
+
+def _over(budget: dict, job: Job, cost: float | None) -> bool:
+    tokens = job.total_tokens or 0
+    if budget["max_tokens"] is not None and tokens >= budget["max_tokens"]:
+        return True
+    return (
+        budget["max_cost_usd"] is not None and cost is not None and cost >= budget["max_cost_usd"]
+    )
+
+
+def _money(ctx: CliContext, job: Job) -> dict:
+    """Cost and budget of one job, for `show` and `show --json`."""
+    from jobs.models import JobUsage
+    from jobs.service.usage import cost_text, job_cost
+    from jobs.store.usage import describe
+
+    service = ctx.app.service
+    with service.store.db.read() as session:
+        usage = session.get(JobUsage, job.id)
+    tier = usage.service_tier if usage else None
+    if tier is None:
+        tier = json.loads(job.request_json or "{}").get("service_tier")
+    cost = job_cost(ctx.prices, job, tier, usage.search_calls if usage else None)
+    budget = service.budgets.get("job", job.id)
+    return {
+        "cost_usd": None if cost is None else round(cost, 6),
+        "cost_text": cost_text(cost, job.total_tokens is not None),
+        "service_tier": tier,
+        "search_calls": usage.search_calls if usage else None,
+        "budget": None
+        if budget is None
+        else {
+            "limit": describe(budget),
+            "max_tokens": budget.max_tokens,
+            "max_cost_usd": budget.max_cost_usd,
+            "tripped_at": render._iso(budget.tripped_at),
+            "tripped_reason": budget.tripped_reason,
+        },
+    }
 
 
 @click.command()
@@ -485,7 +633,15 @@ def show(
     if as_json:
         result = service.get_result(job.id)
         labels = service.store.labels_for([job.id])[job.id]
+        money = _money(ctx, job)
         data = render.job_detail_dict(job, result, labels, service.store.events_for(job.id))
+        data.update(
+            cost_usd=money["cost_usd"],
+            priced=None if job.total_tokens is None else money["cost_usd"] is not None,
+            service_tier=money["service_tier"],
+            search_calls=money["search_calls"],
+            budget=money["budget"],
+        )
         _echo_json({**data, **job_extras(ctx, job.id)[1]})
         return
     page_if_long(ctx.console, _show_renderable(ctx, job, thoughts=thoughts), enabled=not no_pager)

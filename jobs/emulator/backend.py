@@ -92,12 +92,16 @@ class EmulatorBackend:
         latency: float | None = None,
         retention: float | None = None,
         output_bytes: int | None = None,
+        live_usage: bool | None = None,
         **unknown: Any,
     ) -> dict[str, Any]:
         """Set the knobs given (ValueError on a bad value); returns them all. `retention` and
-        `output_bytes` take -1 to switch them off."""
+        `output_bytes` take -1 to switch them off; `live_usage` (for interactions created after)
+        makes a GET of a running interaction show the usage so far."""
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        if live_usage is not None and not isinstance(live_usage, bool):
+            raise ValueError(f"live_usage must be true or false, got {live_usage!r}")
         for name, value in (
             ("latency", latency),
             ("retention", retention),
@@ -120,13 +124,16 @@ class EmulatorBackend:
                 self.faults.retention = None if retention < 0 else float(retention)
             if output_bytes is not None:
                 self.faults.output_bytes = None if output_bytes < 0 else int(output_bytes)
-            return {"speed": self._speed, **self.faults.config()}
+            if live_usage is not None:
+                self.live_usage = live_usage
+            return {"speed": self._speed, **self.faults.config(), "live_usage": self.live_usage}
 
     def reset(self, clock: Clock | None = None) -> None:
         """Forget every interaction, counter and fault; optionally switch to another clock."""
         with self._lock:
             if clock is not None:
                 self.clock = clock
+            self.live_usage = False  # GET shows the usage so far while an interaction runs
             self._records: dict[str, Record] = {}
             self._transient: dict[str, Record] = {}  # store=false interactions, for their stream
             self._scripts = ScriptCache()
@@ -306,6 +313,7 @@ class EmulatorBackend:
             script = build_script(spec)
             echo = {k: body[k] for k in ECHO_FIELDS if k in body}
             rec = Record(spec, now, self._speed, echo, script)
+            rec.live_usage = self.live_usage
             self._scripts.put(spec.id, script)
             if body.get("store", True):
                 self._records[spec.id] = rec

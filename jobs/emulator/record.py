@@ -58,7 +58,7 @@ class Record:
 
     __slots__ = (
         "spec", "t0", "speed", "inline", "labels", "echo", "marks", "status_only", "end",
-        "cancel_at", "cancel_k", "tail", "view", "state", "created",
+        "cancel_at", "cancel_k", "tail", "view", "state", "created", "live_usage",
     )  # fmt: skip
 
     def __init__(
@@ -74,6 +74,7 @@ class Record:
         self.speed = speed
         self.inline = not spec.background  # answered complete, at once
         self.echo = echo
+        self.live_usage = False  # report usage so far while running (backend knob `live_usage`)
         self.labels: dict[str, str] = echo.get("labels") or {}
         self.marks = script.marks
         self.status_only = script.status_only
@@ -177,6 +178,12 @@ class Record:
         }
         if over and state.usage is not None:
             view["usage"] = state.usage
+        elif not over and self.live_usage:
+            # What the steps finished so far used (input counted from the start): the real API's
+            # behaviour here is unknown (interactions-api.md 3.5), so it is a knob.
+            view["usage"] = sc.usage_for(
+                self.spec, state.output, state.thought, state.tool_use, state.searches
+            )
         if state.errors:
             view["errors"] = list(state.errors)
         if state.continuation_token:

@@ -29,6 +29,7 @@ from jobs.models.job import (
     Worker,
     new_job_id,
 )
+from jobs.models.usage import Budget, JobUsage
 
 __all__ = [
     "Batch",
@@ -40,6 +41,8 @@ __all__ = [
     "OverlapPolicy",
     "Schedule",
     "ScheduleFiring",
+    "Budget",
+    "JobUsage",
     "POLLABLE_STATUSES",
     "TERMINAL_STATUSES",
     "InteractionEvent",

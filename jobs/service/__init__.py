@@ -5,15 +5,27 @@
 their own here, beneath or beside `JobService`, never importing the CLI or the web layer.
 """
 
-from jobs.service.core import (
-    JOB_LABEL,
-    JobService,
-    PassReport,
-    SubmitSpec,
-    check_spec,
-    owner_id,
-    parse_labels,
-)
+from typing import Any
+
+# Lazy, so that light modules here (prices, usage) are importable without the write side.
+_LAZY = {
+    "JOB_LABEL",
+    "JobService",
+    "PassReport",
+    "SubmitSpec",
+    "check_spec",
+    "owner_id",
+    "parse_labels",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from jobs.service import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'jobs.service' has no attribute {name!r}")
+
 
 __all__ = [
     "JOB_LABEL",

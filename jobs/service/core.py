@@ -12,6 +12,7 @@ certainly did not happen (429, connection refused; a 503 may have run, see gatew
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -104,6 +105,7 @@ class SubmitSpec:
     generation_config: dict[str, Any] | None = None
     agent_config: dict[str, Any] | None = None
     service_tier: str | None = None
+    budget: Any = None  # a service.budgets.Ceiling: set before anything is sent
 
 
 def check_spec(spec: SubmitSpec) -> None:
@@ -213,7 +215,10 @@ class JobService:
 
     def create_job(self, spec: SubmitSpec) -> Job:
         """Validate and record a job as `pending`; nothing is sent. The write-ahead step."""
-        return self._insert_turn(self.build_job(spec), spec)
+        job = self._insert_turn(self.build_job(spec), spec)
+        if spec.budget is not None:
+            self.budgets.set("job", job.id, spec.budget)
+        return job
 
     def build_job(self, spec: SubmitSpec) -> Job:
         """The job row for a spec, checked, not recorded (a batch records many in one go)."""
@@ -261,6 +266,13 @@ class JobService:
         # From the start of the prompt only: splitting a 50 MB prompt into words costs ~10x its size.
         job.prompt_excerpt = " ".join(spec.prompt[:1000].split())[:200]
         return job
+
+    @functools.cached_property
+    def budgets(self) -> Any:
+        """Budget rules (service/budgets.py); the worker calls `budgets.enforce(now)` each pass."""
+        from jobs.service.budgets import Budgets
+
+        return Budgets(self)
 
     def _insert_turn(self, job: Job, spec: SubmitSpec) -> Job:
         """Record a continuing turn. A conversation is a line: refuse a second successor of one
@@ -706,6 +718,8 @@ class JobService:
             message = "the API is waiting for you (requires_action): see the interaction's steps"
         if owner is None:
             return False
+        if remote.usage:  # usage while running (not every API version reports it): for budgets
+            self.budgets.store.record_live(job.id, remote.usage, source="poll", now=now)
         self.store.record_poll(
             job.id,
             owner,

@@ -5,8 +5,27 @@ concerns (the event journal, batches and schedules, read-only listings and repor
 their own beside it, so the read path can stay cheap to import.
 """
 
-from jobs.store.events import EventStore, ReceivedEvent, StoredEvent
-from jobs.store.jobs import JobFilter, JobStore, TerminalResult, validate_sort_key
+from typing import Any
+
+# Lazy, so that `jobs.store.queries` (the read path) can be imported without SQLAlchemy.
+_LAZY = {
+    "JobFilter": "jobs",
+    "JobStore": "jobs",
+    "TerminalResult": "jobs",
+    "validate_sort_key": "jobs",
+    "EventStore": "events",
+    "ReceivedEvent": "events",
+    "StoredEvent": "events",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"jobs.store.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'jobs.store' has no attribute {name!r}")
+
 
 __all__ = [
     "EventStore",

@@ -37,10 +37,12 @@ from jobs.models import (
     JobLabel,
     JobResult,
     JobStatus,
+    JobUsage,
     JobWatch,
     Worker,
     new_job_id,
 )
+from jobs.store.usage import record_final
 
 # What a user types for the newest job (`gjobs show @last`): `@` needs no quoting in bash or zsh.
 LATEST_JOB = "@last"
@@ -675,6 +677,7 @@ class JobStore:
                     raw_json=_dumps(_without_copies(result.raw or {})),
                 )
             )
+            record_final(session, job_id, result.usage, result.raw)  # tier, search calls
             _event(
                 session,
                 job_id,
@@ -777,7 +780,7 @@ class JobStore:
 
     def delete_job(self, job_id: str) -> bool:
         with self.db.write() as session:
-            for table in (JobEvent, JobLabel, JobResult, InteractionEvent, JobWatch):
+            for table in (JobEvent, JobLabel, JobResult, InteractionEvent, JobWatch, JobUsage):
                 session.exec(sa.delete(table).where(table.job_id == job_id))  # type: ignore[attr-defined]
             session.exec(
                 sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None)

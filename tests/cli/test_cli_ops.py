@@ -149,6 +149,9 @@ def test_commands_have_help(cli):
         "jobs doctor",
         "jobs db",
         "jobs db upgrade",
+        "jobs db backup",
+        "jobs usage",
+        "jobs export",
         "jobs demo",
         "jobs emulator",
     }
