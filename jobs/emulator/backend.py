@@ -321,10 +321,16 @@ class EmulatorBackend:
             # POST returns the output steps only; GET adds the input.
             return dict(rec.render(self._scripts, now))
 
+    def _forbid_young(self, op: str, rec: Record, now: datetime) -> None:
+        error = self.faults.forbidden(op, (now - rec.t0).total_seconds())
+        if error is not None:
+            raise error
+
     def _get(self, interaction_id: str, include_input: bool | None = None) -> dict[str, Any]:
         with self._lock:
             now = self.clock.now()
             rec = self._lookup(interaction_id, now)
+            self._forbid_young("get", rec, now)
             view = rec.render(self._scripts, now)
             if include_input is False:
                 return dict(view)
@@ -361,7 +367,8 @@ class EmulatorBackend:
 
     def _stream(self, interaction_id: str, last_event_id: str | None = None) -> int:
         with self._lock:
-            self._lookup(interaction_id)
+            now = self.clock.now()
+            self._forbid_young("stream", self._lookup(interaction_id, now), now)
             return self._position(last_event_id)
 
     # --- internals -------------------------------------------------------------------------------
