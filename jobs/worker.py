@@ -41,6 +41,7 @@ class Worker:
         self._row.heartbeat_at = self.service.clock.now()
         try:
             self.service.store.heartbeat(self._row)
+            self.service.webhooks.poll_overdue(self.service.clock.now())
             return self.service.run_pass()
         except StoreError as exc:
             # A locked, full or unreachable store delays work; it never kills the worker.

@@ -17,6 +17,7 @@ from jobs.models.job import (
     Worker,
     new_job_id,
 )
+from jobs.models.webhooks import WebhookDelivery
 
 __all__ = [
     "POLLABLE_STATUSES",
@@ -27,6 +28,7 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "UTCDateTime",
+    "WebhookDelivery",
     "Worker",
     "new_job_id",
 ]

@@ -43,6 +43,7 @@ from jobs.errors import (
 )
 from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus, new_job_id
+from jobs.service.webhooks import WebhookReceiver
 from jobs.store import JobFilter, JobStore, TerminalResult
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ class JobService:
         self._rate_limit_strikes = 0
         # Writes of what the API did that the store refused (full, locked): retried next pass.
         self._deferred: dict[str, Callable[[], object]] = {}
+        self.webhooks = WebhookReceiver(self)  # completion pushed by webhook (service/webhooks.py)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -244,6 +246,7 @@ class JobService:
         body = json.loads(job.request_json)
         # The label that names the local job, so a create is always traceable to its row.
         body["labels"] = {**body.get("labels", {}), JOB_LABEL: job.id}
+        body.update(self.webhooks.request_fields(job.id))
         if job.parent_job_id:
             parent = self.store.get_job(job.parent_job_id)
             if parent.interaction_id:
@@ -673,7 +676,7 @@ class JobService:
         hi = float(
             self.settings["polling.agent_max_interval" if job.agent else "polling.max_interval"]
         )
-        base = min(hi, max(lo, elapsed / 10))
+        base = self.webhooks.pacing(job, min(hi, max(lo, elapsed / 10)))
         return base * self.rng.uniform(0.9, 1.1)
 
     def _error_delay(self, job: Job) -> float:

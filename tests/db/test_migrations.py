@@ -30,7 +30,7 @@ from jobs.migrate import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL_TABLES = {"jobs", "job_labels", "job_results", "job_events", "workers"}
+MODEL_TABLES = {"jobs", "job_labels", "job_results", "job_events", "workers", "webhook_deliveries"}
 
 
 def schema_diff(engine: sa.Engine, metadata: sa.MetaData = SQLModel.metadata) -> list:
