@@ -72,6 +72,7 @@ class CliContext:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(RedactingFilter(self.settings.api_key))
+        handler.addFilter(RedactingFilter(self.settings["webhooks.signing_secret"]))
         root = logging.getLogger()
         self._handlers.append((handler, root.level))
         root.addHandler(handler)

@@ -146,7 +146,7 @@ def test_doctor_reports_webhook_health(pushed, emulator, clock):
     from jobs.doctor import run_checks
 
     service, _ = pushed
-    job = service.submit_new(SubmitSpec(prompt="Healthy?"))
+    service.submit_new(SubmitSpec(prompt="Healthy?"))
     clock.advance(20)
     wait_for(lambda: [d.outcome for d in deliveries(service)] == ["recorded"])
     emulator.backend.webhooks.add_fault(kind="lose")
