@@ -158,3 +158,28 @@ def test_doctor_reports_webhook_health(pushed, emulator, clock):
     [check] = [c for c in run_checks(app) if c.name == "webhooks"]
     assert check.level == "warn"
     assert "1 recorded" in check.detail and lost.id in check.detail
+
+
+def test_a_registered_webhook_signed_with_its_secret_completes_jobs(make_settings, make_service, emulator, clock):  # fmt: skip
+    """A project-level webhook (client.webhooks.create) and its whsec_ secret: HMAC deliveries,
+    the job found by its interaction id (no user_metadata)."""
+    from google import genai
+    from google.genai import types
+
+    holder = {}
+    listener = WebhookListener(lambda: holder["service"], "127.0.0.1", 0).start()
+    try:
+        client = genai.Client(
+            api_key="k", http_options=types.HttpOptions(base_url=emulator.base_url)
+        )
+        hook = client.webhooks.create(uri=listener.url + PATH, subscribed_events=["interaction.completed"])  # fmt: skip
+        settings = make_settings(**{"webhooks.signing_secret": hook.new_signing_secret})
+        service = holder["service"] = make_service(settings)
+        job = service.submit_new(SubmitSpec(prompt="Registered."))
+        assert "webhook_config" not in json.loads(service.get_job(job.id).request_json)
+        clock.advance(20)
+        wait_for(lambda: service.get_job(job.id).status == "completed")
+        assert emulator.backend.stats()["requests"]["get"] == 1
+        wait_for(lambda: [d.outcome for d in deliveries(service)] == ["recorded"])
+    finally:
+        listener.stop()
