@@ -48,6 +48,7 @@ class WebhookReceiver:
         self.service = service
         self.store = WebhookStore(service.store.db)
         self._verifier: WebhookVerifier | None = None
+        self._expecting: dict[str, bool] = {}  # job id -> created with a webhook
 
     @property
     def settings(self) -> Any:
@@ -72,8 +73,14 @@ class WebhookReceiver:
     def expects_webhook(self, job: Job) -> bool:
         if not self.enabled:
             return False
-        # being created now (the request is built with a webhook), or created with one
-        return job.job_status is JobStatus.SUBMITTING or '"webhook_config"' in (job.request_json or "")  # fmt: skip
+        if job.job_status is JobStatus.SUBMITTING:  # being created now, with a webhook
+            return True
+        known = self._expecting.get(job.id)
+        if known is None:  # the claimed row does not load request_json: ask the store once
+            if len(self._expecting) > 10_000:
+                self._expecting.clear()
+            known = self._expecting[job.id] = self.store.created_with_webhook(job.id)
+        return known
 
     def pacing(self, job: Job, delay: float) -> float:
         """The poll delay of a job that expects a webhook: the fallback interval at least."""

@@ -118,6 +118,16 @@ class WebhookStore:
                 .limit(1)
             ).first()
 
+    def created_with_webhook(self, job_id: str) -> bool:
+        with self.db.read() as session:
+            found = session.exec(
+                select(Job.id).where(
+                    Job.id == job_id,
+                    Job.request_json.like('%"webhook_config"%'),  # type: ignore[attr-defined]
+                )
+            ).first()
+            return found is not None
+
     def webhook_jobs_ended_since(self, since: datetime) -> list[str]:
         """Jobs created with a webhook that ended since then."""
         with self.db.read() as session:

@@ -183,3 +183,16 @@ def test_a_registered_webhook_signed_with_its_secret_completes_jobs(make_setting
         wait_for(lambda: [d.outcome for d in deliveries(service)] == ["recorded"])
     finally:
         listener.stop()
+
+
+def test_a_running_job_that_expects_a_webhook_is_polled_only_on_the_fallback_schedule(pushed, emulator, clock):  # fmt: skip
+    service, _ = pushed
+    emulator.backend.faults.force_outcome("in_progress")  # a run that never ends
+    job = service.submit_new(SubmitSpec(prompt="Research slowly.", agent="deep-research-preview-04-2026"))  # fmt: skip
+    fallback = float(service.settings["webhooks.fallback_interval"])
+    polls = 0
+    for _ in range(int(fallback * 3 / 10)):  # 3 fallback intervals, a pass every 10 s
+        clock.advance(10)
+        polls += service.run_pass().polled
+    assert 2 <= polls <= 4  # one per fallback interval, not ~10 per run so far
+    assert not service.get_job(job.id).job_status.is_terminal
