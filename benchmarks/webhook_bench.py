@@ -38,6 +38,7 @@ from jobs.webhook_routes import WebhookListener  # noqa: E402
 
 AGENT = "deep-research-preview-04-2026"
 STEP = 1.0  # simulated seconds per step
+ACTIVE = ("pending", "submitting", "queued", "in_progress", "requires_action", "unknown")
 
 
 def run(scenario: str, models: int, research: int, fallback: float) -> dict:
@@ -66,8 +67,7 @@ def run(scenario: str, models: int, research: int, fallback: float) -> dict:
             tick = float(settings["worker.tick"])
             elapsed, since_pass = 0.0, tick
             while elapsed < 4 * 3600:
-                pending = [i for i in ids if not service.get_job(i).job_status.is_terminal]
-                if not pending:
+                if elapsed % 10 == 0 and all(service.store.count_by_status().get(s, 0) == 0 for s in ACTIVE):  # fmt: skip
                     break
                 clock.advance(STEP)
                 elapsed += STEP
