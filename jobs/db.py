@@ -256,6 +256,11 @@ def _prepare_sqlite_file(path: Path) -> None:
         if not path.parent.exists():
             # Only the last directory gets 0700; missing parents get the usual mode, like mkdir -p.
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.is_file():
+            # Never open (and close) a descriptor of an existing store: closing any descriptor
+            # of a file drops every POSIX lock this process holds on it, including those of a
+            # store already open here, and another process could then delete its live WAL.
+            return
         fd = os.open(path, os.O_CREAT | os.O_RDWR | getattr(os, "O_CLOEXEC", 0), 0o600)
         os.close(fd)
     except OSError as error:
