@@ -582,6 +582,10 @@ class JobService:
             # Finished (or gone) before the cancel arrived: the server's own status decides.
             try:
                 remote = self.gateway.get(job.interaction_id)
+                if not JobStatus.from_remote(remote.status).is_terminal:
+                    # still running: the cancel did not take (the service answers 404 for a live
+                    # interaction at times); the next pass sends it again
+                    self.store.retry_cancel_later(job.id)
             except RemoteNotFound:
                 self.store.record_terminal(
                     job.id,
