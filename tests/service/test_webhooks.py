@@ -19,11 +19,12 @@ PATH = "/webhooks/interactions"
 
 
 @pytest.fixture
-def pushed(make_settings, make_service, emulator):
-    """A service created with webhooks on, and its receiver listening on a loopback port."""
+def pushed(make_settings, make_service, emulator, database_url):
+    """A service created with webhooks on (SQLite, and PostgreSQL when configured), and its
+    receiver listening on a loopback port."""
     holder = {}
     listener = WebhookListener(lambda: holder["service"], "127.0.0.1", 0).start()
-    settings = make_settings(**{"webhooks.public_url": listener.url})
+    settings = make_settings(database_url, **{"webhooks.public_url": listener.url})
     holder["service"] = make_service(settings)
     yield holder["service"], listener
     listener.stop()
