@@ -200,8 +200,9 @@ class EmulatorApp:
             Route("/_emulator/webhooks/dispatch", self.webhook_dispatch, methods=["POST"]),
             Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
         ]
+        # control first: "/_emulator/webhooks/faults" would otherwise match "/{version}/webhooks/{name}"
         handlers = {HTTPException: self._http_error, Exception: self._crash}
-        self.asgi = Starlette(routes=api + control + vertex, exception_handlers=handlers)  # type: ignore[arg-type]
+        self.asgi = Starlette(routes=control + api + vertex, exception_handlers=handlers)  # type: ignore[arg-type]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)

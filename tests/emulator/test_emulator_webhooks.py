@@ -228,3 +228,21 @@ def test_only_loopback_receivers_get_posts(emulator, clock):
     wait_for(lambda: emulator.backend.stats()["webhooks"]["refused"] == 1)
     [delivery] = emulator.backend.webhooks.deliveries()
     assert delivery["status"] == "refused" and "loopback" in delivery["last_error"]
+
+
+def test_webhook_control_endpoints_over_http(emulator, receiver, clock):
+    base = emulator.base_url
+    added = httpx2.post(f"{base}/_emulator/webhooks/faults", json={"kind": "duplicate"}, timeout=5)
+    assert added.status_code == 200 and added.json()["faults"][0]["kind"] == "duplicate"
+    bad = httpx2.post(f"{base}/_emulator/webhooks/faults", json={"kind": "explode"}, timeout=5)
+    assert bad.status_code == 400
+    client = make_client(base)
+    client.interactions.create(model=MODEL, input="x", background=True, webhook_config={"uris": [receiver.url]})  # fmt: skip
+    clock.advance(30)
+    assert httpx2.post(f"{base}/_emulator/webhooks/dispatch", timeout=10).status_code == 200
+    wait_for(lambda: len(receiver.received) == 2)
+    listed = httpx2.get(f"{base}/_emulator/webhooks/deliveries", timeout=5).json()["deliveries"]
+    assert [d["status"] for d in listed] == ["delivered", "delivered"]
+    assert httpx2.delete(f"{base}/_emulator/webhooks/faults", timeout=5).json() == {"faults": []}
+    keys = httpx2.get(f"{base}/.well-known/jwks.json", timeout=5).json()["keys"]
+    assert keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256"
