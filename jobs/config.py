@@ -68,6 +68,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("polling", "agent_max_interval", float, 120.0, (), "longest poll delay for agent jobs"),
     Setting("polling", "max_error_backoff", float, 300.0, (), "cap of the backoff after errors"),
     Setting(
+        "webhooks",
+        "public_url",
+        str,
+        "",
+        ("JOBS_WEBHOOK_URL",),
+        "public base URL the API can reach us at; empty: polling only",
+    ),
+    Setting(
+        "webhooks",
+        "signing_secret",
+        str,
+        "",
+        ("JOBS_WEBHOOK_SECRET",),
+        "whsec_ secret(s) of a registered webhook, comma-separated",
+    ),
+    Setting(
+        "webhooks",
+        "fallback_interval",
+        float,
+        300.0,
+        (),
+        "seconds between fallback polls of a job that expects a webhook",
+    ),
+    Setting("webhooks", "tolerance", float, 300.0, (), "seconds a delivery's timestamp may be off"),
+    Setting(
         "submit",
         "max_wait",
         float,
@@ -121,6 +146,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("prices", "price", list, [], (), "price rows ([[prices.price]]) over the shipped ones"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
+SECRET_KEYS = (
+    "api.key",
+    "notify.secret",
+    "webhooks.signing_secret",
+)  # never printed; the file must be private
 
 
 def default_home() -> Path:
@@ -159,7 +189,7 @@ class Settings:
         out: dict[str, tuple[Any, str]] = {"home": (str(self.home), self.sources.get("home", ""))}
         for setting in SETTINGS:
             value = self.values[setting.key]
-            if setting.key in ("api.key", "notify.secret"):
+            if setting.key in SECRET_KEYS:
                 value = "(set, hidden)" if value else "(not set)"
             out[setting.key] = (value, self.sources[setting.key])
         out["store.url"] = (_mask_url_password(self.db_url), self.sources["store.url"])
@@ -248,11 +278,11 @@ def _read_config_file(path: Path, *, explicit: bool) -> dict[str, Any]:
                     f"config file {path}: unknown setting {key!r} (see config.example.toml)"
                 )
             flat[key] = value
-    if flat.get("api.key"):
+    if any(flat.get(key) for key in SECRET_KEYS):
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"config file {path} holds an API key but is readable by others "
+                f"config file {path} holds an API key or webhook secret but is readable by others "
                 f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
             )
     return flat

@@ -323,11 +323,22 @@ def _prepare_sqlite_file(path: Path) -> None:
         if not path.parent.exists():
             # Only the last directory gets 0700; missing parents get the usual mode, like mkdir -p.
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path in _CHECKED_STORES:
+            # Never open (and close) a descriptor of a store this process already has open:
+            # closing any descriptor of a file drops every POSIX lock the process holds on it,
+            # including those of the open store, and another process could then delete its live
+            # WAL. It was checked when it was first opened.
+            return
         if not os.path.lexists(path):
             _create_sqlite_file(path)
     except OSError as error:
         raise StoreError(f"cannot create the store at {path}: {error.strerror or error}") from error
     _check_is_sqlite(path)
+    _CHECKED_STORES.add(path)
+
+
+# SQLite stores this process has checked (and opened): see _prepare_sqlite_file.
+_CHECKED_STORES: set[Path] = set()
 
 
 def _create_sqlite_file(path: Path) -> None:

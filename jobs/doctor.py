@@ -214,6 +214,7 @@ def run_checks(app: App) -> list[Check]:
                 f"{len(stalled)} job(s) not updated by the API for 1h+: {', '.join(j.id for j in stalled[:10])}",
             )
         )
+    checks.append(webhook_check(app, now))
     near = [j for j in live if j.submitted_at and now - j.submitted_at > FREE_TIER_RETENTION * 0.75]
     if near:
         checks.append(
@@ -250,3 +251,31 @@ def _schedule_and_notify_checks(app: App, now) -> list[Check]:
         shown = "; ".join(f"{n.subject_kind} {n.subject_id}: {n.detail[:160]}" for n in hooks)
         checks.append(Check("notifications", "warn", f"{total} hook(s) failed: {shown}"))
     return checks
+
+
+def webhook_check(app: App, now) -> Check:
+    """Webhooks: off, or how deliveries fared over the last day (refused, missed: polled instead)."""
+    health = app.service.webhooks.health(now)
+    if not health["enabled"]:
+        return Check("webhooks", "info", "off (webhooks.public_url unset): jobs are polled")
+    counts = health["counts"]
+    parts = [f"{n} {outcome}" for outcome, n in sorted(counts.items())] or ["no deliveries"]
+    detail = f"receiver {health['receiver']}; last 24h: {', '.join(parts)}"
+    last = health["last_received"]
+    detail += (
+        f"; last accepted {int((now - last).total_seconds())}s ago"
+        if last
+        else "; none accepted yet"
+    )
+    level = "ok"
+    if counts.get("refused"):
+        level = "warn"
+        detail += f"; last refusal: {health['last_refusal']}"
+    if health["missed"]:
+        level = "warn"
+        missed = health["missed"]
+        detail += (
+            f"; {len(missed)} of {health['ended_with_webhook']} job(s) ended without a delivery "
+            f"(found by polling): {', '.join(missed[:10])}"
+        )
+    return Check("webhooks", level, detail)

@@ -227,6 +227,27 @@ class Gateway:
         except Exception as exc:
             raise _map_error(exc, "delete", self.target) from None
 
+    # -- webhooks --------------------------------------------------------------------------------
+
+    @staticmethod
+    def webhook_fields(uri: str, user_metadata: dict[str, str]) -> dict[str, Any]:
+        """The create fields that ask the API to announce the interaction's end at `uri`
+        (a per-request webhook: its deliveries are signed with the API's published keys)."""
+        return {"webhook_config": {"uris": [uri], "user_metadata": dict(user_metadata)}}
+
+    def signing_keys(self) -> dict[str, Any]:
+        """The API's published webhook signing keys (a JWKS), from {base_url}/.well-known/jwks.json.
+        Not an SDK call (google-genai has no verifier): a plain GET of a public document."""
+        import urllib.request
+
+        base = (self._base_url or "https://generativelanguage.googleapis.com").rstrip("/")
+        request = urllib.request.Request(f"{base}/.well-known/jwks.json", headers={"accept": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=self._timeout) as reply:  # noqa: S310 - our API's URL
+            keys = json.loads(reply.read())
+        if not isinstance(keys, dict):
+            raise Transient("the API's signing keys are not a JSON object")
+        return keys
+
     def stream(
         self, interaction_id: str, last_event_id: str | None = None
     ) -> Iterator[dict[str, Any]]:

@@ -78,6 +78,7 @@ class Worker:
             self.service.store.heartbeat(self._row)
             self.service.schedules.fire_due(self.service.clock.now())
             self.service.notify.run_due(self.service.clock.now())
+            self.service.webhooks.poll_overdue(self.service.clock.now())
             # Before the pass: it sends the cancels of jobs past their budget.
             self.service.budgets.enforce(self._row.heartbeat_at)
             return self.tracker.run_pass(wait_for_calls=not background, streams=background)

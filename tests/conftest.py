@@ -87,6 +87,8 @@ _LEAKY_ENV = (
     "JOBS_API_TIMEOUT",
     "JOBS_CRASH_AT",
     "JOBS_DEBUG",
+    "JOBS_WEBHOOK_URL",
+    "JOBS_WEBHOOK_SECRET",
 )
 
 

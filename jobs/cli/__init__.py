@@ -142,6 +142,7 @@ _COMMAND_MODULES = (
     "recovery_cmds",
     "batch_cmds",
     "report_cmds",
+    "webhooks_cmds",
 )
 
 

@@ -102,6 +102,7 @@ class CliContext:
             formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         handler.setFormatter(formatter)
         handler.addFilter(RedactingFilter(self.settings.api_key))
+        handler.addFilter(RedactingFilter(self.settings["webhooks.signing_secret"]))
         root = logging.getLogger()
         self._handlers.append((handler, root.level))
         root.addHandler(handler)

@@ -67,6 +67,8 @@ FAULT_OPTIONS = (
     "duplicate_event",
     "outcome",
     "outcome_label",
+    "cancel_not_found",
+    "forbidden_after_create",
 )
 
 
@@ -163,7 +165,22 @@ def _spec(name: str, value: str, retry_after: float | None) -> dict[str, Any]:
         if "=" not in label or not status:
             raise click.BadParameter(f"expected KEY=VALUE:STATUS, got {value!r}")
         return {"kind": "outcome", "status": status, "label": label}
+    if name == "cancel_not_found":
+        return {"kind": "fail", "op": "cancel", "status": 404, "times": _num(value, int, "N")}
+    if name == "forbidden_after_create":
+        return {"kind": "forbidden_after_create", "seconds": _num(value, float, "SECONDS")}
     raise click.BadParameter(f"unknown fault option {name!r}")
+
+
+def _webhook_fault(value: str) -> dict[str, Any]:
+    kind, *rest = _parts(value, (1, 3), "KIND[:N][:SECONDS]")
+    spec: dict[str, Any] = {"kind": kind}
+    if rest:
+        times = _num(rest[0], int, "N")
+        spec["times"] = None if times == 0 else times
+    if len(rest) > 1:
+        spec["seconds"] = _num(rest[1], float, "SECONDS")
+    return spec
 
 
 def _is_loopback(host: str) -> bool:
@@ -292,6 +309,24 @@ def _is_loopback(host: str) -> bool:
     is_flag=True,
     help="A GET of a running interaction shows its usage so far (e.g. to try budgets).",
 )
+@click.option(
+    "--cancel-not-found",
+    multiple=True,
+    metavar="N",
+    help="Answer the next N cancels 404 NOT_FOUND (the interaction goes on).",
+)
+@click.option(
+    "--forbidden-after-create",
+    multiple=True,
+    metavar="SECONDS",
+    help="Answer a get (or stream) of an interaction younger than SECONDS with 403.",
+)
+@click.option(
+    "--webhook-fault",
+    multiple=True,
+    metavar="KIND[:N][:SECONDS]",
+    help="A webhook delivery fault: duplicate, reorder, delay (SECONDS), down or lose; N times (default 1, 0: always).",
+)
 def emulator_command(**options: Any) -> None:
     """Serve a local emulator of the Gemini Interactions API."""
     from jobs.emulator import EmulatorBackend
@@ -312,6 +347,11 @@ def emulator_command(**options: Any) -> None:
             backend.faults.add(spec)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
+    for value in options.get("webhook_fault") or ():
+        try:
+            backend.webhooks.add_fault(_webhook_fault(value))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--webhook-fault") from None
     host = options["host"]
     if not _is_loopback(host):
         click.echo(

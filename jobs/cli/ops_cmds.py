@@ -23,8 +23,13 @@ ALIVE_EVERY = 60.0  # seconds of quiet after which the worker prints a line sayi
     "--tick", type=click.FloatRange(min=0.1), help="Seconds between passes (config: worker.tick)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--webhook-port",
+    type=click.IntRange(0, 65535),
+    help="Also receive webhook deliveries on this port (needs webhooks.public_url).",
+)
 @pass_ctx
-def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
+def worker(ctx: CliContext, tick: float | None, quiet: bool, webhook_port: int | None) -> None:
     """Run the worker: submit waiting jobs and poll running ones until Ctrl-C / SIGTERM.
 
     It prints a line for each pass that changed something, and one a minute while nothing does
@@ -39,11 +44,20 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
     from jobs.models import JobStatus
     from jobs.worker import Worker
 
+    if webhook_port is not None and not ctx.settings["webhooks.public_url"]:
+        raise UsageError("--webhook-port needs webhooks.public_url (env JOBS_WEBHOOK_URL)")
     if not logging.getLogger().handlers:
         ctx.setup_logging(logging.WARNING if quiet else logging.INFO, brief=True)
     app = ctx.open_app("worker")
+    listener = None
     try:
         app.service.gateway_ready()
+        if webhook_port is not None:
+            from jobs.webhook_routes import WebhookListener
+
+            receiving = ctx.open_app("webhooks")  # its own store connections, in its own thread
+            listener = WebhookListener(lambda: receiving.service, "127.0.0.1", webhook_port)
+            listener.start()
         runner = Worker(app.service)
         interval = tick or float(ctx.settings["worker.tick"])
         if not quiet:
@@ -75,8 +89,16 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
                 held = ", ".join(f"{n} {s}" for s, n in sorted(active.items()))
                 say(f"alive: {f'waiting on {held}' if held else 'no active jobs'}")
 
+        if listener is not None and not quiet:
+            ctx.err_console.print(
+                f"  webhooks on 127.0.0.1:{webhook_port}/webhooks/interactions "
+                f"(the API posts to {app.service.webhooks.receiver_url})",
+                soft_wrap=True,
+            )
         runner.run(tick=interval, on_pass=report)
     finally:
+        if listener is not None:
+            listener.stop()
         app.close()
     if not quiet:
         ctx.err_console.print("worker stopped")

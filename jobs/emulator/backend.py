@@ -28,6 +28,7 @@ from jobs.emulator.fold import cancel_tail
 from jobs.emulator.plan import build_script
 from jobs.emulator.record import Record, ScriptCache
 from jobs.emulator.validate import ECHO_FIELDS, check_create
+from jobs.emulator.webhooks import WebhookService
 
 
 @dataclass
@@ -62,6 +63,7 @@ class EmulatorBackend:
         self.api_key = api_key
         self._initial_speed = self._check_speed(speed)
         self.faults = FaultPlan(seed)
+        self.webhooks = WebhookService(self.clock)
         self._lock = threading.RLock()
         self.reset()
 
@@ -144,6 +146,7 @@ class EmulatorBackend:
             self._created = self._expired = self._deleted = self._rejected = 0
             self._speed = self._initial_speed
             self.faults.reset()
+            self.webhooks.reset(self.clock)
 
     # --- the API ---------------------------------------------------------------------------------
 
@@ -246,6 +249,7 @@ class EmulatorBackend:
                 "speed": self._speed,
                 **self.faults.config(),
                 "faults": self.faults.rules(),
+                "webhooks": self.webhooks.stats(),
             }
 
     def list_interactions(self) -> list[dict[str, Any]]:
@@ -317,6 +321,7 @@ class EmulatorBackend:
             self._scripts.put(spec.id, script)
             if body.get("store", True):
                 self._records[spec.id] = rec
+                self.webhooks.watch(spec.id, self._end_moment(rec, now), body.get("webhook_config"))
             else:  # not retrievable, but a `stream=true` create still streams it
                 self._transient[spec.id] = rec
                 while len(self._transient) > 64:
@@ -329,10 +334,16 @@ class EmulatorBackend:
             # POST returns the output steps only; GET adds the input.
             return dict(rec.render(self._scripts, now))
 
+    def _forbid_young(self, op: str, rec: Record, now: datetime) -> None:
+        error = self.faults.forbidden(op, (now - rec.t0).total_seconds())
+        if error is not None:
+            raise error
+
     def _get(self, interaction_id: str, include_input: bool | None = None) -> dict[str, Any]:
         with self._lock:
             now = self.clock.now()
             rec = self._lookup(interaction_id, now)
+            self._forbid_young("get", rec, now)
             view = rec.render(self._scripts, now)
             if include_input is False:
                 return dict(view)
@@ -357,6 +368,7 @@ class EmulatorBackend:
             script = self._scripts.get(rec.spec)
             payloads = script.payloads(0, rec.visible(script, now))
             rec.end_early(script, now, cancel_tail(rec.spec, payloads))
+            self.webhooks.recheck(interaction_id, now)
             return dict(rec.render(self._scripts, now))
 
     def _delete(self, interaction_id: str) -> dict[str, Any]:
@@ -364,13 +376,51 @@ class EmulatorBackend:
             self._lookup(interaction_id)
             del self._records[interaction_id]
             self._scripts.drop(interaction_id)
+            self.webhooks.forget(interaction_id)
             self._deleted += 1
             return {}
 
     def _stream(self, interaction_id: str, last_event_id: str | None = None) -> int:
         with self._lock:
-            self._lookup(interaction_id)
+            now = self.clock.now()
+            self._forbid_young("stream", self._lookup(interaction_id, now), now)
             return self._position(last_event_id)
+
+    # --- webhooks --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _end_moment(rec: Record, now: datetime) -> datetime | None:
+        """When the interaction ends (a millisecond after its last event); None: never."""
+        if rec.cancel_at is not None:
+            return now
+        if math.isinf(rec.end):
+            return None
+        return rec.at(rec.end) + timedelta(milliseconds=1)
+
+    def dispatch_webhooks(self, timeout: float = 5.0) -> int:
+        """Announce the watched interactions that have ended, then make the deliveries that are
+        due. The dispatcher thread calls this every few ms; tests may call it directly."""
+        now = self.clock.now()
+        for interaction_id in self.webhooks.due_interactions(now):
+            with self._lock:
+                rec = self._records.get(interaction_id)
+                if rec is None:
+                    self.webhooks.forget(interaction_id)
+                    continue
+                if not rec.is_over(now):
+                    end = self._end_moment(rec, now)
+                    if end is not None:
+                        self.webhooks.recheck(interaction_id, end)
+                    continue
+                status = rec.render(self._scripts, now)["status"]
+            self.webhooks.ended(interaction_id, status)
+        return self.webhooks.pump(timeout)
+
+    def webhook_call(self, name: str, *args: Any) -> Any:
+        """One call of the webhooks resource (counted as a `webhooks` request)."""
+        with self._lock:
+            self._requests["webhooks"] += 1
+        return getattr(self.webhooks, name)(*args)
 
     # --- internals -------------------------------------------------------------------------------
 

@@ -19,6 +19,10 @@ Kinds, and when they act:
                       (default 2) events before the resume point, then hangs: keep-alives only.
 - `duplicate_event`   an SSE reply sends its `after_events`-th event (1-based) twice.
 - `outcome`           the next created interactions (or those with a given label) end in `status`.
+- `forbidden_after_create`  a `get` (or stream) of an interaction younger than `seconds` (by the
+                      emulator's clock) answers 403 PERMISSION_DENIED, as the real service was seen
+                      to do right after a create.
+`cancel_not_found()` is a `fail` rule on `cancel` with 404: the live interaction is not cancelled.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ KINDS = (
     "stall_resume",
     "duplicate_event",
     "outcome",
+    "forbidden_after_create",
 )
 MALFORMED_KINDS = ("html_502", "invalid_json", "missing_fields")
 CUT_MODES = ("abort", "eof", "text_503")
@@ -241,6 +246,28 @@ class FaultPlan:
             kind="outcome", op="create", status=status, times=times, label=label, rate=rate
         )
 
+    def cancel_not_found(self, *, times: int | None = 1, rate: float | None = None) -> FaultRule:
+        """`cancel` answers 404 NOT_FOUND for a live interaction (which is left running)."""
+        return self.fail(
+            "cancel", 404, times=times, rate=rate, message="Requested entity was not found."
+        )
+
+    def forbidden_after_create(
+        self, seconds: float = 2.0, *, op: str = "*", times: int | None = None
+    ) -> FaultRule:
+        """A get or stream of an interaction created less than `seconds` ago answers 403."""
+        return self.add(kind="forbidden_after_create", op=op, seconds=seconds, times=times)
+
+    def forbidden(self, op: str, age: float) -> EmulatorError | None:
+        """The 403 for a look at an interaction `age` seconds old, if a rule says so."""
+        if not self._rules:
+            return None
+        with self._lock:
+            for rule in self._matching("forbidden_after_create", op):
+                if age < float(rule.seconds or 0.0) and self._fire(rule):
+                    return EmulatorError(403, None, "The caller does not have permission.")
+        return None
+
     def add(self, spec: dict[str, Any] | None = None, /, **kwargs: Any) -> FaultRule:
         """Add a rule from a JSON-like spec (the control API's body); ValueError when invalid."""
         data = {**(spec or {}), **kwargs}
@@ -427,10 +454,10 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
         if status is None or not 400 <= status <= 599:
             raise ValueError(f"status must be an HTTP error status (400-599), got {status!r}")
         rule.status = status
-    elif kind == "accept_then_delay":
+    elif kind in ("accept_then_delay", "forbidden_after_create"):
         rule.seconds = _number(data, "seconds", float)
         if rule.seconds is None:
-            raise ValueError("accept_then_delay needs seconds")
+            raise ValueError(f"{kind} needs seconds")
     elif kind == "malformed":
         rule.malformed = data.get("malformed", "html_502")
         if rule.malformed not in MALFORMED_KINDS:

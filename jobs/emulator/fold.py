@@ -7,6 +7,7 @@ construction. `cancel_tail()` makes the events that end an interaction cancelled
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ class Folded:
     usage: dict[str, Any] | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     continuation_token: str | None = None
+    arguments: dict[int, str] = field(default_factory=dict)  # function-call JSON so far, per step
     thought: int = 0
     output: int = 0
     tool_use: int = 0
@@ -47,6 +49,16 @@ def fold(payloads: list[dict[str, Any]], state: Folded | None = None) -> Folded:
                 f.steps[i].setdefault("summary", []).append(delta["content"])
             elif dtype == "thought_signature":
                 f.steps[i]["signature"] = delta["signature"]
+            elif dtype == "arguments_delta":
+                f.arguments[i] = f.arguments.get(i, "") + (delta.get("arguments") or "")
+            elif dtype == "text_annotation_delta":
+                _join_texts(f, {i: texts.pop(i, [])})
+                parts = f.steps[i].get("content") or []
+                if parts and parts[-1].get("type") == "text":
+                    annotations = [*parts[-1].get("annotations", []), *delta.get("annotations", [])]
+                    parts[-1] = {**parts[-1], "annotations": annotations}
+            elif dtype == f.steps[i].get("type"):  # a built-in tool's call or result content
+                f.steps[i].update({k: v for k, v in delta.items() if k != "type"})
         elif kind == "step.start":
             step = dict(p["step"])
             if "content" in step:
@@ -56,6 +68,11 @@ def fold(payloads: list[dict[str, Any]], state: Folded | None = None) -> Folded:
         elif kind == "step.stop":
             i = p["index"]
             f.open.discard(i)
+            if i in f.arguments:  # the raw JSON is whole now (unless a cancel cut it short)
+                try:
+                    f.steps[i]["arguments"] = json.loads(f.arguments.pop(i) or "{}")
+                except ValueError:
+                    f.steps[i]["arguments"] = {}
             usage = p.get("step_usage") or {}
             f.thought += usage.get("total_thought_tokens", 0)
             f.output += usage.get("total_output_tokens", 0)
@@ -73,13 +90,19 @@ def fold(payloads: list[dict[str, Any]], state: Folded | None = None) -> Folded:
             f.continuation_token = done.get("continuation_token")
         elif kind == "error":
             f.errors.append(p["error"])
+    _join_texts(f, texts)
+    return f
+
+
+def _join_texts(f: Folded, texts: dict[int, list[str]]) -> None:
     for i, pieces in texts.items():
+        if not pieces:
+            continue
         parts = f.steps[i]["content"]
         if parts and parts[-1].get("type") == "text":  # more of a text already begun
-            parts[-1] = {"type": "text", "text": parts[-1]["text"] + "".join(pieces)}
+            parts[-1] = {**parts[-1], "text": parts[-1]["text"] + "".join(pieces)}
         else:
             parts.append({"type": "text", "text": "".join(pieces)})
-    return f
 
 
 def _partial_usage(step: dict[str, Any]) -> dict[str, Any]:

@@ -224,6 +224,13 @@ class EmulatorApp:
             Route("/{version}/interactions/{id}", self.get, methods=["GET"]),
             Route("/{version}/interactions/{id}", self.delete, methods=["DELETE"]),
             Route("/{version}/interactions/{id}/cancel", self.cancel, methods=["POST"]),
+            Route("/{version}/webhooks", self.webhooks, methods=["GET", "POST"]),
+            # {id}, {id}:ping and {id}:rotateSigningSecret: one segment, split on ':' here
+            Route(
+                "/{version}/webhooks/{name}",
+                self.webhook,
+                methods=["GET", "PATCH", "DELETE", "POST"],
+            ),  # fmt: skip
         ]
         vertex = [  # Vertex AI paths name the project and location first
             Route(
@@ -243,9 +250,16 @@ class EmulatorApp:
             Route("/_emulator/config", self.config, methods=["GET", "POST"]),
             Route("/_emulator/interactions", self.interactions, methods=["GET"]),
             Route("/_emulator/clock/advance", self.advance, methods=["POST"]),
+            Route(
+                "/_emulator/webhooks/faults", self.webhook_faults, methods=["GET", "POST", "DELETE"]
+            ),  # fmt: skip
+            Route("/_emulator/webhooks/deliveries", self.webhook_deliveries, methods=["GET"]),
+            Route("/_emulator/webhooks/dispatch", self.webhook_dispatch, methods=["POST"]),
+            Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
         ]
+        # control first: "/_emulator/webhooks/faults" would otherwise match "/{version}/webhooks/{name}"
         handlers = {HTTPException: self._http_error, Exception: self._crash}
-        self.asgi = Starlette(routes=api + control + vertex, exception_handlers=handlers)  # type: ignore[arg-type]
+        self.asgi = Starlette(routes=control + api + vertex, exception_handlers=handlers)  # type: ignore[arg-type]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)
@@ -351,6 +365,73 @@ class EmulatorApp:
         except EmulatorError as error:
             return self._error("delete", error)
         return await self._answer("delete", reply)
+
+    # --- webhooks ----------------------------------------------------------------------------------
+
+    async def _webhook_call(self, request: Request, name: str, *args: Any) -> Response:
+        try:
+            self.backend.authenticate(_api_key(request))
+            self.backend.note_version(request.path_params.get("version", ""))
+            body = self.backend.webhook_call(name, *args)
+        except EmulatorError as error:
+            self.backend.note_response("webhooks", error.status_code)
+            return _json(error.body(), error.status_code, error.headers())
+        self.backend.note_response("webhooks", 200)
+        return _json(body)
+
+    async def _body_or_none(self, request: Request) -> Any:
+        try:
+            return json.loads(await request.body() or b"{}")
+        except ValueError:
+            return None
+
+    async def webhooks(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._webhook_call(request, "create", await self._body_or_none(request))
+        size = request.query_params.get("page_size")
+        page_size = int(size) if size and size.isdigit() else None
+        return await self._webhook_call(request, "list", page_size, request.query_params.get("page_token"))  # fmt: skip
+
+    async def webhook(self, request: Request) -> Response:
+        hook_id, _, verb = request.path_params["name"].partition(":")
+        if request.method == "POST" and verb == "ping":
+            return await self._webhook_call(request, "ping", hook_id)
+        if request.method == "POST" and verb == "rotateSigningSecret":
+            return await self._webhook_call(request, "rotate", hook_id, await self._body_or_none(request))  # fmt: skip
+        if verb or request.method == "POST":
+            return await self._http_error(request, HTTPException(404))
+        if request.method == "GET":
+            return await self._webhook_call(request, "get", hook_id)
+        if request.method == "DELETE":
+            return await self._webhook_call(request, "delete", hook_id)
+        mask = request.query_params.get("update_mask")
+        return await self._webhook_call(request, "update", hook_id, await self._body_or_none(request), mask)  # fmt: skip
+
+    async def jwks(self, request: Request) -> Response:
+        return _json(
+            self.backend.webhooks.jwks(), headers={"cache-control": "public, max-age=3600"}
+        )
+
+    async def webhook_faults(self, request: Request) -> Response:
+        hooks = self.backend.webhooks
+        if request.method == "DELETE":
+            hooks.clear_faults()
+        elif request.method == "POST":
+            try:
+                data = await self._json_body(request)
+                for spec in data if isinstance(data, list) else [data]:
+                    hooks.add_fault(spec)
+            except (ValueError, TypeError) as exc:
+                return _json(invalid_argument(str(exc)).body(), 400)
+        return _json({"faults": hooks.stats()["faults"]})
+
+    async def webhook_deliveries(self, request: Request) -> Response:
+        return _json({"deliveries": self.backend.webhooks.deliveries()})
+
+    async def webhook_dispatch(self, request: Request) -> Response:
+        loop = asyncio.get_running_loop()
+        made = await loop.run_in_executor(None, self.backend.dispatch_webhooks)
+        return _json({"attempts": made})
 
     async def _crash(self, request: Request, exc: Exception) -> Response:
         """A bug in the emulator still answers like Google would: 500 INTERNAL, as JSON."""

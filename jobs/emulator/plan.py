@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from jobs.emulator import content as c
+from jobs.emulator import tools as tl
 from jobs.emulator.script import STALLED, Context, Item, Script, Spec
 
 OUTPUT_CHUNKS = 40  # text deltas of a Deep Research report
@@ -49,9 +50,14 @@ def build_script(spec: Spec) -> Script:
         items.append(Item("error", start + 0.5))
         end = start + 0.5
     elif ctx.final == "requires_action":
-        items.append(Item("call", start, start + 0.5, deltas=0, arg=_function_name(spec)))
+        name, arguments = _function_call(spec, ctx)
+        ctx.call = (name, arguments)
+        chunks = len(tl.argument_chunks(arguments))
+        items.append(Item("call", start, start + 0.5, deltas=chunks, arg=name))
         end = start + 0.5
     if ctx.final not in STALLED:
+        # every status change is announced, the last one just before the completion event
+        items.append(Item("settled", end + 0.1))
         items.append(Item("completed", end + 0.1))
     return Script(spec, items, ctx)
 
@@ -65,8 +71,8 @@ def _research(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], t
         items.append(Item("thought", t, t + gap * 0.5, deltas=2 if ctx.show else 1, arg=count))
         if count % 3 == 1:
             mid = t + gap * 0.7
-            items.append(Item("search_call", t + gap * 0.5, mid, deltas=0, arg=count))
-            items.append(Item("search_result", mid, t + gap * 0.9, deltas=0, arg=count))
+            items.append(Item("search_call", t + gap * 0.5, mid, deltas=1, arg=count))
+            items.append(Item("search_result", mid, t + gap * 0.9, deltas=1, arg=count))
             ctx.searches += 1
         t += gap
         count += 1
@@ -78,7 +84,8 @@ def _research(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], t
         size = spec.output_bytes
         chunks = OUTPUT_CHUNKS if size is None else _chunks(size)
         if chunks:
-            items.append(Item("output", start, end, deltas=chunks))
+            ctx.annotate = size is None  # the report's [n] markers become citations
+            items.append(Item("output", start, end, deltas=chunks + ctx.annotate))
     return start, end
 
 
@@ -86,7 +93,8 @@ def _model(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], queu
     prompt = c.read_prompt(spec.input)
     think = rng.uniform(1.0, 3.0) * THINKING.get(gen.get("thinking_level", "medium"), 1.0)
     tools = spec.tools or []
-    searching = any(isinstance(t, dict) and t.get("type") == "google_search" for t in tools)
+    searching = "google_search" in tl.declared_types(tools)
+    builtins = tl.builtin_tools(tools)
     if spec.continues:
         text = _continuation(spec.continues)
     else:
@@ -103,7 +111,8 @@ def _model(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], queu
     if isinstance(limit, int) and limit >= 0 and c.tokens(text) > limit:
         text, ctx.final = text[: limit * 4], "incomplete"
     ctx.text = text
-    work = think + (1.5 if searching else 0.0) + c.tokens(text) / rng.uniform(40.0, 120.0)
+    work = think + (1.5 if searching else 0.0) + 0.6 * len(builtins)
+    work += c.tokens(text) / rng.uniform(40.0, 120.0)
     # the queue time is kept; the work is scaled to make 3 to 15 simulated seconds in all
     scale = (min(max(queued + work, 3.0), 15.0) - queued) / max(work, 1e-9)
     t = queued
@@ -112,13 +121,19 @@ def _model(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], queu
         t += think * scale
     if searching:
         mid = t + 0.75 * scale
-        items.append(Item("search_call", t, mid, deltas=0, arg=0))
-        items.append(Item("search_result", mid, t + 1.5 * scale, deltas=0, arg=0))
+        items.append(Item("search_call", t, mid, deltas=1, arg=0))
+        items.append(Item("search_result", mid, t + 1.5 * scale, deltas=1, arg=0))
         ctx.searches += 1
         t += 1.5 * scale
+    for n, _tool in enumerate(builtins):  # each declared built-in tool: its call, then its result
+        items.append(Item("tool_call", t, t + 0.3 * scale, deltas=1, arg=n))
+        items.append(Item("tool_result", t + 0.3 * scale, t + 0.6 * scale, deltas=1, arg=n))
+        t += 0.6 * scale
     end = max(queued + work * scale, t + 0.5)
     if ctx.final not in ("failed", "requires_action") and ctx.final not in STALLED and text:
-        items.append(Item("output", t, end, deltas=_chunks(len(text))))
+        grounded = tl.declared_types(tools) & tl.GROUNDING
+        ctx.annotate = bool(grounded) and spec.output_bytes is None
+        items.append(Item("output", t, end, deltas=_chunks(len(text)) + ctx.annotate))
     return t, end
 
 
@@ -162,20 +177,24 @@ def _model_text(spec: Spec, rng: random.Random, prompt: c.Prompt) -> str:
     return c.model_answer(rng, prompt, spec.system_instruction, spec.history)
 
 
-def _function_names(spec: Spec) -> list[str]:
-    tools = spec.tools or []
-    return [
-        t["name"] for t in tools if isinstance(t, dict) and t.get("type") == "function" and t.get("name")
-    ]  # fmt: skip
+def _tool_choice(spec: Spec) -> object:
+    gen = spec.generation_config if isinstance(spec.generation_config, dict) else {}
+    return gen.get("tool_choice")
 
 
 def _called_function(spec: Spec, prompt: c.Prompt) -> bool:
-    """A model calls a declared function when the prompt names it (and no result came back yet)."""
-    text = prompt.text.lower()
-    return not prompt.function_results and any(n.lower() in text for n in _function_names(spec))
+    """A model calls a declared function when the prompt names it or shares a telling word with
+    it (and no function result came back yet); tool_choice "any" forces a call."""
+    if prompt.function_results:
+        return False
+    return tl.choose_function(spec.tools, prompt.text, _tool_choice(spec)) is not None
 
 
-def _function_name(spec: Spec) -> str:
-    names = _function_names(spec)
-    text = c.read_prompt(spec.input).text.lower()
-    return next((n for n in names if n.lower() in text), names[0] if names else "lookup")
+def _function_call(spec: Spec, ctx: Context) -> tuple[str, dict[str, object]]:
+    """The name and schema-valid arguments of the call a requires_action interaction makes."""
+    prompt = c.read_prompt(spec.input).text
+    tool = tl.choose_function(spec.tools, prompt, _tool_choice(spec))
+    if tool is None:
+        declared = tl.functions(spec.tools)
+        tool = declared[0] if declared else {"name": "lookup", "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}  # fmt: skip
+    return tool["name"], tl.function_arguments(tool, prompt, ctx.seed)

@@ -26,6 +26,7 @@ from itertools import accumulate
 from typing import Any
 
 from jobs.emulator import content as c
+from jobs.emulator import tools as tl
 
 STALLED = ("queued", "in_progress")  # a forced outcome in these never ends: a stuck job
 CANCELLABLE = ("queued", "in_progress", "requires_action")
@@ -91,6 +92,8 @@ class Context:
     text: str | None = None  # a model's answer (a report is written when needed)
     errors: list[Payload] | None = None
     token: str | None = None  # continuation token
+    annotate: bool = False  # the output ends with a text_annotation_delta (citations)
+    call: tuple[str, dict[str, Any]] | None = None  # (name, arguments) of a function call
 
 
 class Script:
@@ -119,6 +122,7 @@ class Script:
         self.status_only = bytes(i.kind == "status" for i in items)
         self._made: dict[int, list[Payload]] = {}
         self._usage: dict[str, Any] | None = None
+        self._running: dict[int, tuple[int, int, int, int]] = {}  # step usage totals up to item i
 
     def payloads(self, start: int = 0, stop: int | None = None) -> list[Payload]:
         """The payloads of events [start, stop), making only the items they belong to."""
@@ -164,6 +168,8 @@ class Script:
                 step, deltas, usage = getattr(self, f"_step_{item.kind}")(item)
                 made = [{"event_type": "step.start", "index": item.index, "step": step}]
                 made += [{"event_type": "step.delta", "index": item.index, "delta": d} for d in deltas]  # fmt: skip
+                if deltas:  # the usage so far rides on the step's last delta (StepDeltaMetadata)
+                    made[-1]["metadata"] = {"total_usage": self._usage_through(i, usage)}
                 stop: Payload = {"event_type": "step.stop", "index": item.index}
                 if usage:
                     stop["step_usage"] = usage
@@ -171,11 +177,38 @@ class Script:
             self._made[i] = made
         return made
 
+    def _usage_through(self, i: int, own: Payload) -> dict[str, Any]:
+        """The interaction's usage once item `i` (whose step usage is `own`) is done."""
+        totals = [0, 0, 0, 0]  # output, thought, tool use, searches
+        for j in range(i):
+            item = self.items[j]
+            if item.deltas is None:
+                continue
+            step_usage = self._payloads_of(j)[-1].get("step_usage", {})
+            totals[0] += step_usage.get("total_output_tokens", 0)
+            totals[1] += step_usage.get("total_thought_tokens", 0)
+            totals[2] += step_usage.get("total_tool_use_tokens", 0)
+            totals[3] += item.kind == "search_call"
+        totals[0] += own.get("total_output_tokens", 0)
+        totals[1] += own.get("total_thought_tokens", 0)
+        totals[2] += own.get("total_tool_use_tokens", 0)
+        totals[3] += self.items[i].kind == "search_call"
+        return usage_for(self.spec, *totals)
+
     def _event_created(self, item: Item) -> Payload:
         return {"event_type": "interaction.created", "interaction": {**self.spec.head, "status": item.arg}}  # fmt: skip
 
     def _event_status(self, item: Item) -> Payload:
         return {"event_type": "interaction.status_update", "interaction_id": self.spec.id, "status": "in_progress"}  # fmt: skip
+
+    def _event_settled(self, item: Item) -> Payload:
+        """The status change to the final status, announced before interaction.completed."""
+        event: Payload = {"event_type": "interaction.status_update", "interaction_id": self.spec.id, "status": self.final_status}  # fmt: skip
+        if self.usage is not None:
+            event["usage"] = self.usage
+        if self.ctx.token:
+            event["continuation_token"] = self.ctx.token
+        return event
 
     def _event_error(self, item: Item) -> Payload:
         return {"event_type": "error", "error": dict((self.errors or [{}])[0])}
@@ -210,13 +243,26 @@ class Script:
 
     def _step_search_call(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
         s = self._search(item.arg)
-        step = {"type": "google_search_call", "id": s.call_id, "arguments": {"queries": s.queries}}
-        return step, [], {"total_tool_use_tokens": c.tokens(" ".join(s.queries))}
+        step = {"type": "google_search_call", "id": s.call_id, "arguments": {}, "search_type": "web_search"}  # fmt: skip
+        delta = {"type": "google_search_call", "arguments": {"queries": s.queries}}
+        return step, [delta], {"total_tool_use_tokens": c.tokens(" ".join(s.queries))}
 
     def _step_search_result(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
         s = self._search(item.arg)
-        step = {"type": "google_search_result", "call_id": s.call_id, "result": [{"search_suggestions": s.result}]}  # fmt: skip
-        return step, [], {"total_tool_use_tokens": c.tokens(s.result)}
+        step = {"type": "google_search_result", "call_id": s.call_id, "result": []}
+        delta = {"type": "google_search_result", "result": [{"search_suggestions": s.result}]}
+        return step, [delta], {"total_tool_use_tokens": c.tokens(s.result)}
+
+    def _builtin(self, item: Item) -> Payload:
+        return tl.builtin_tools(self.spec.tools)[item.arg]
+
+    def _step_tool_call(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
+        step, delta, used = tl.call_step(self._builtin(item), item.arg, self._prompt.text, self.ctx.seed, self.spec.tools or [])  # fmt: skip
+        return step, [delta], {"total_tool_use_tokens": used}
+
+    def _step_tool_result(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
+        step, delta, used = tl.result_step(self._builtin(item), item.arg, self._prompt.text, self.ctx.seed, self.spec.tools or [])  # fmt: skip
+        return step, [delta], {"total_tool_use_tokens": used}
 
     def _output_text(self) -> str:
         if self.ctx.text is not None:
@@ -229,19 +275,32 @@ class Script:
 
     def _step_output(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
         text = self._output_text()
-        size = max(1, math.ceil(len(text) / item.deltas))
-        deltas = [{"type": "text", "text": text[k * size : (k + 1) * size]} for k in range(item.deltas)]  # fmt: skip
+        pieces = item.deltas - self.ctx.annotate
+        size = max(1, math.ceil(len(text) / pieces))
+        deltas = [{"type": "text", "text": text[k * size : (k + 1) * size]} for k in range(pieces)]  # fmt: skip
+        if self.ctx.annotate:
+            deltas.append({"type": "text_annotation_delta", "annotations": self._citations(text)})
         n = c.tokens(text)
         usage = {"total_output_tokens": n, "output_tokens_by_modality": [{"modality": "text", "tokens": n}]}  # fmt: skip
         return {"type": "model_output", "content": []}, deltas, usage
+
+    def _citations(self, text: str) -> list[Payload]:
+        if self.spec.is_research:
+            return tl.report_citations(text)
+        used = tl.declared_types(self.spec.tools)
+        stores = next((t.get("file_search_store_names") for t in self.spec.tools or [] if isinstance(t, dict) and t.get("type") == "file_search"), None)  # fmt: skip
+        return tl.grounding_annotations(text, used, self._words, self.ctx.seed, stores or ["fileSearchStores/emulator"])  # fmt: skip
 
     def _step_failure(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
         error = {"code": 13, "message": "The model failed to produce a response."}
         return {"type": "model_output", "error": error}, [], {}
 
     def _step_call(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
+        """A function call: id and name first, then its arguments as raw JSON chunks."""
         call_id = f"call_{self.ctx.seed % 10**10:010d}"
-        return {"type": "function_call", "id": call_id, "name": item.arg, "arguments": {"query": self._prompt.excerpt}}, [], {}  # fmt: skip
+        arguments = self.ctx.call[1] if self.ctx.call else {}
+        deltas = [{"type": "arguments_delta", "arguments": chunk} for chunk in tl.argument_chunks(arguments)]  # fmt: skip
+        return {"type": "function_call", "id": call_id, "name": item.arg, "arguments": {}}, deltas, {}  # fmt: skip
 
 
 def usage_for(

@@ -19,6 +19,7 @@ import uvicorn
 
 from jobs.emulator.backend import EmulatorBackend
 from jobs.emulator.http import EmulatorApp
+from jobs.emulator.webhooks import Dispatcher
 
 START_TIMEOUT = 10.0
 
@@ -74,6 +75,7 @@ class EmulatorServer:
         self.port = port
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.dispatcher = Dispatcher(self.backend)  # webhook deliveries
         self._sock: socket.socket | None = None
 
     @property
@@ -97,6 +99,7 @@ class EmulatorServer:
         )
         self._server, self._thread = server, thread
         thread.start()
+        self.dispatcher.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not server.started:  # real time is unavoidable here: uvicorn starts in its thread
             if not thread.is_alive() or time.monotonic() > deadline:
@@ -108,6 +111,7 @@ class EmulatorServer:
     def stop(self) -> None:
         """Stop serving; returns when the server thread has ended."""
         self.app.stopping.set()
+        self.dispatcher.stop()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -141,10 +145,13 @@ def serve(
     """Serve until interrupted (Ctrl-C). `on_ready(base_url)` runs once the port is bound."""
     app = EmulatorApp(backend or EmulatorBackend())
     sock = _bind(host, port)
+    dispatcher = Dispatcher(app.backend)
     try:
         if on_ready is not None:
             on_ready(_base_url(host, sock.getsockname()[1]))
+        dispatcher.start()
         uvicorn.Server(_config(app)).run(sockets=[sock])
     finally:
         app.stopping.set()
+        dispatcher.stop()
         sock.close()

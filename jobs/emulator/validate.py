@@ -121,6 +121,9 @@ def check_create(body: Any) -> dict[str, Any]:
     for key in ("generation_config", "agent_config", "webhook_config"):
         if key in body and not isinstance(body[key], dict):
             raise _type_error(key, "an object")
+    uris = (body.get("webhook_config") or {}).get("uris")
+    if uris is not None and not (isinstance(uris, list) and all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in uris)):  # fmt: skip
+        raise _type_error("webhook_config.uris", "a list of http(s) URIs")
     if "tools" in body and not (
         isinstance(body["tools"], list) and all(isinstance(t, dict) for t in body["tools"])
     ):

@@ -30,6 +30,7 @@ from jobs.models.job import (
     new_job_id,
 )
 from jobs.models.usage import Budget, JobUsage
+from jobs.models.webhooks import WebhookDelivery
 
 __all__ = [
     "Batch",
@@ -53,6 +54,7 @@ __all__ = [
     "JobStatus",
     "JobWatch",
     "UTCDateTime",
+    "WebhookDelivery",
     "Worker",
     "new_job_id",
 ]

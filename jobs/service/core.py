@@ -46,6 +46,7 @@ from jobs.errors import (
 from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus
 from jobs.service.recovery import Recovery
+from jobs.service.webhooks import WebhookReceiver
 from jobs.store import EventStore, JobFilter, JobStore, StoredEvent, TerminalResult
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ class JobService:
         self._unrecorded: dict[str, StoreError] = {}  # job id -> what to say if it stays so
         # The event journal: what the API's streams said, once, in order.
         self.journal = EventStore(store.db)
+        self.webhooks = WebhookReceiver(self)  # completion pushed by webhook (service/webhooks.py)
 
     # -- capabilities with modules of their own (built on first use) -------------------------------
 
@@ -367,6 +369,7 @@ class JobService:
         # then (only then) the request is stored again as it was sent.
         sent = {"labels": body.get("labels", {}), "prev": body.get("previous_interaction_id")}
         body["labels"] = {**body.get("labels", {}), JOB_LABEL: job.id}
+        body.update(self.webhooks.request_fields(job.id))
         if job.parent_job_id:
             parent = self.store.get_job(job.parent_job_id)
             if parent.interaction_id:
@@ -774,6 +777,10 @@ class JobService:
             # Finished (or gone) before the cancel arrived: the server's own status decides.
             try:
                 remote = self.gateway.get(job.interaction_id)
+                if not JobStatus.from_remote(remote.status).is_terminal:
+                    # still running: the cancel did not take (the service answers 404 for a live
+                    # interaction at times); the next pass sends it again
+                    self.store.retry_cancel_later(job.id)
             except RemoteNotFound:
                 self.store.record_terminal(
                     job.id,
@@ -896,7 +903,7 @@ class JobService:
         hi = float(
             self.settings["polling.agent_max_interval" if job.agent else "polling.max_interval"]
         )
-        base = min(hi, max(lo, elapsed / 10))
+        base = self.webhooks.pacing(job, min(hi, max(lo, elapsed / 10)))
         return base * self.rng.uniform(0.9, 1.1)
 
     def _error_delay(self, job: Job) -> float:

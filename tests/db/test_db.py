@@ -222,3 +222,30 @@ def test_unusable_path_is_a_store_error(tmp_path):
         StoreError, match=r"^the store at .*jobs\.db is a directory, not a jobs store"
     ):
         open_database(default_sqlite_url(tmp_path))
+
+
+def test_a_second_store_in_one_process_keeps_the_first_ones_writes_visible(tmp_path):
+    """Opening the store again in the same process (the worker and its webhook receiver) must not
+    drop the first connection's SQLite locks: POSIX releases every lock a process holds on a file
+    when it closes any descriptor of it, and another process closing the store would then think it
+    was the last one and delete the WAL that still holds the first connection's writes."""
+    import subprocess
+    import sys
+
+    url = default_sqlite_url(tmp_path / "home")
+    first = open_database(url)
+    second = open_database(url)
+    try:
+        path = first.sqlite_path
+        script = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('select 1 from jobs').fetchall(); c.close()"  # fmt: skip
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True)  # opens and closes
+        with first.write() as session:
+            session.exec(sa.text("INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at) VALUES ('w1', 'h', 1, '2026-01-01', '2026-01-01')"))  # fmt: skip
+        seen = subprocess.run(
+            [sys.executable, "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from workers').fetchone()[0])", str(path)],  # fmt: skip
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        assert seen == "1", "another process cannot see the first store's write"
+    finally:
+        second.close()
+        first.close()

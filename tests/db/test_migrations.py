@@ -40,6 +40,7 @@ MODEL_TABLES = {
     "job_watches",
     "job_usage",
     "budgets",
+    "webhook_deliveries",
 }
 MODEL_TABLES |= {"batches", "batch_lines", "schedules", "schedule_firings", "notifications"}
 # SQLite full-text search (migration 0005): an FTS5 table, its shadow tables and a key table; not

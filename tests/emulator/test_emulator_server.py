@@ -118,6 +118,22 @@ def test_cli_prints_how_to_point_the_sdk_at_it(fake_serve):
     assert [r["kind"] for r in backend.faults.rules()] == ["fail", "outcome"]
 
 
+def test_cli_flags_for_the_tool_era_faults(fake_serve):
+    result = CliRunner().invoke(
+        emulator_command,
+        ["--cancel-not-found", "2", "--forbidden-after-create", "1.5", "--webhook-fault", "down:3", "--webhook-fault", "delay:1:20"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    backend = fake_serve["backend"]
+    rules = backend.faults.rules()
+    assert {"kind": "fail", "op": "cancel", "status": 404, "times": 2} in [
+        {k: r[k] for k in ("kind", "op", "status", "times") if k in r} for r in rules
+    ]
+    assert any(r["kind"] == "forbidden_after_create" and r["seconds"] == 1.5 for r in rules)
+    faults = backend.webhooks.stats()["faults"]
+    assert [(f["kind"], f.get("times"), f.get("seconds")) for f in faults] == [("down", 3, None), ("delay", 1, 20.0)]  # fmt: skip
+
+
 def test_cli_warns_on_a_non_loopback_host(fake_serve):
     result = CliRunner().invoke(emulator_command, ["--host", "0.0.0.0", "--api-key", "s3cret"])
     assert result.exit_code == 0
@@ -133,6 +149,8 @@ def test_cli_warns_on_a_non_loopback_host(fake_serve):
         (["--fail-rate", "get:500:2"], "--fail-rate"),
         (["--malformed", "get:xml"], "--malformed"),
         (["--port", "70000"], "--port"),
+        (["--webhook-fault", "explode"], "--webhook-fault"),
+        (["--webhook-fault", "delay:1"], "--webhook-fault"),
     ],
 )
 def test_cli_rejects_bad_flags(fake_serve, args, hint):
