@@ -106,6 +106,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 _COMMAND_MODULES = (
     "jobs_cmds",
     "ops_cmds",
+    "serve_cmd",
 )
 
 
