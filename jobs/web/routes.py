@@ -104,7 +104,8 @@ class Api:
         )
         jobs: list[Job] = await call(self.service.list_jobs, filt)
         counts = await call(self.service.store.count_by_status)
-        return JSONResponse({"jobs": [job_dict(j) for j in jobs], "counts": counts})
+        now = self.service.clock.now().isoformat().replace("+00:00", "Z")
+        return JSONResponse({"jobs": [job_dict(j) for j in jobs], "counts": counts, "now": now})
 
     async def conversation(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]

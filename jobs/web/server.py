@@ -92,20 +92,31 @@ class WebServer:
         return self._server
 
     def start_worker(self, on_pass: Callable[[Any], None] | None = None) -> None:
-        """The worker's loop in a background thread (issue 9's worker once it is merged)."""
+        """The worker's passes in a background thread: `poll_once()` every tick, as `gjobs
+        worker` does (its APScheduler ticker is for a process of its own)."""
         if self.worker_app is None:
             return
         from jobs.worker import Worker
 
         worker = Worker(self.worker_app.service)
         tick = self.worker_tick or float(self.worker_app.settings["worker.tick"])
-        thread = threading.Thread(
-            target=worker.run,
-            kwargs={"tick": tick, "on_pass": on_pass},
-            name="jobs-serve-worker",
-            daemon=True,
-        )
-        self._worker, self._worker_thread = worker, thread
+        stop = threading.Event()
+
+        def loop() -> None:
+            try:
+                while not stop.is_set():
+                    report = worker.poll_once()
+                    if on_pass is not None:
+                        on_pass(report)
+                    stop.wait(tick)
+            except Exception:  # a bug must not pass unnoticed in a thread
+                log.exception("the worker thread stopped")
+                raise
+            finally:
+                worker.mark_stopped()
+
+        thread = threading.Thread(target=loop, name="jobs-serve-worker", daemon=True)
+        self._worker, self._worker_thread = stop, thread
         thread.start()
 
     def start(self) -> WebServer:
@@ -156,7 +167,7 @@ class WebServer:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=START_TIMEOUT)
         if self._worker is not None:
-            self._worker.stop()
+            self._worker.set()  # the pass in progress finishes first
             if self._worker_thread is not None:
                 self._worker_thread.join(timeout=START_TIMEOUT)
             self._worker = self._worker_thread = None

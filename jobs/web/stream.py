@@ -57,7 +57,10 @@ def stored_event_json(event: Any) -> str:
         },
         ensure_ascii=False,
     )
-    return head[:-1] + ', "payload": ' + (event.payload_json or "null") + "}"
+    payload_json = event.payload_json or "null"
+    if isinstance(event.payload, str) and event.payload == payload_json:
+        payload_json = json.dumps(payload_json)  # stored text that is not JSON: send it as a string
+    return head[:-1] + ', "payload": ' + payload_json + "}"
 
 
 def resume_point(request: Request) -> int:

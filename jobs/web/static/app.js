@@ -22,6 +22,7 @@
     streamJobs: "",
     outbox: [], // messages typed but not yet recorded by the server, in order
     sending: false,
+    skew: 0, // the server's clock minus this device's, in ms
     dirty: new Set(),
     frame: 0,
   };
@@ -66,7 +67,8 @@
 
   function age(iso) {
     if (!iso) return "";
-    const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+    // Ages on the store's clock (the server says what time it is), not this device's.
+    const s = Math.max(0, (Date.now() + state.skew - Date.parse(iso)) / 1000);
     if (s < 60) return Math.round(s) + "s";
     if (s < 3600) return Math.round(s / 60) + "m";
     if (s < 86400) return Math.round(s / 3600) + "h";
@@ -275,7 +277,9 @@
     head.appendChild(cancel);
     model.appendChild(head);
     const thoughts = el("details", "thoughts");
-    thoughts.appendChild(el("summary", null, "Thought summaries"));
+    const summary = el("summary", null, "Thought summaries");
+    summary.addEventListener("click", () => (thoughts.dataset.touched = "1"));
+    thoughts.appendChild(summary);
     thoughts.appendChild(el("div", "thought-list"));
     model.appendChild(thoughts);
     model.appendChild(el("div", "searches muted"));
@@ -307,6 +311,9 @@
     const thoughts = thoughtTexts(turn);
     const details = article.querySelector(".thoughts");
     details.hidden = thoughts.length === 0;
+    // Open while the turn thinks (that is what there is to see), closed once it has answered;
+    // a reader who opens or closes it decides from then on.
+    if (!details.dataset.touched) details.open = !TERMINAL.has(status) && !answerText(turn);
     details.querySelector("summary").textContent = "Thought summaries (" + thoughts.length + ")";
     const list = details.querySelector(".thought-list");
     if (list.dataset.n !== String(thoughts.length) || list.dataset.len !== String(thoughts.join("").length)) {
@@ -591,8 +598,13 @@
   }
 
   let refreshing = null;
+  let refreshAgain = false;
   function refreshTurns() {
-    if (refreshing || !state.order.length) return;
+    if (!state.order.length) return;
+    if (refreshing) {
+      refreshAgain = true; // what changed meanwhile may not be in the answer on its way
+      return;
+    }
     refreshing = api("/api/jobs/" + encodeURIComponent(state.order[state.order.length - 1]) + "/conversation")
       .then((data) => {
         data.turns.forEach((t) => {
@@ -606,6 +618,10 @@
       .catch(() => {})
       .finally(() => {
         refreshing = null;
+        if (refreshAgain) {
+          refreshAgain = false;
+          refreshTurns();
+        }
       });
   }
 
@@ -625,6 +641,7 @@
     if (status) params.set("status", status);
     try {
       const data = await api("/api/jobs?" + params.toString());
+      if (data.now) state.skew = Date.parse(data.now) - Date.now();
       const list = $("job-list");
       list.textContent = "";
       state.jobs.clear();

@@ -20,10 +20,11 @@
   const INLINE = /(`+)([\s\S]*?[^`])\1(?!`)|\*\*([\s\S]+?)\*\*|__([\s\S]+?)__|\*([^\s*][\s\S]*?)\*|\b_([^\s_][\s\S]*?)_\b|~~([\s\S]+?)~~|\[([^\]\n]+)\]\(([^)\s]+)(?:\s+"[^"]*")?\)|<(https?:\/\/[^>\s]+)>/g;
 
   function inline(parent, text) {
+    // A regex of its own per call: the recursion below must not move the caller's lastIndex.
+    const pattern = new RegExp(INLINE.source, "g");
     let last = 0;
-    INLINE.lastIndex = 0;
     let m;
-    while ((m = INLINE.exec(text)) !== null) {
+    while ((m = pattern.exec(text)) !== null) {
       if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
       if (m[2] !== undefined) {
         const code = el("code");
@@ -46,7 +47,7 @@
       } else if (m[10] !== undefined) {
         link(parent, m[10], m[10], m[0]);
       }
-      last = INLINE.lastIndex;
+      last = pattern.lastIndex;
     }
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
