@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,9 +61,7 @@ def web(web_settings, clock, emulator) -> Iterator:
     worker_app = build_app(web_settings, clock=clock, kind="worker")
     app.service.gateway_ready()
     worker_app.service.gateway_ready()
-    server = WebServer(
-        app, Guard(), worker_app=worker_app, worker_tick=0.05, interval=0.05
-    ).start()
+    server = WebServer(app, Guard(), worker_app=worker_app, worker_tick=0.05, interval=0.05).start()
     try:
         yield server
     finally:
@@ -113,9 +110,11 @@ class PageProbe:
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
         page.on(
             "console",
-            lambda msg: self.errors.append(f"console {msg.type}: {msg.text}")
-            if msg.type == "error"
-            else None,
+            lambda msg: (
+                self.errors.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error"
+                else None
+            ),
         )
 
     def screenshot(self, label: str) -> Path:

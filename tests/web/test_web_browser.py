@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from waiting import wait_for
 
 from jobs.service import SubmitSpec
-from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -152,8 +152,10 @@ def test_a_reload_and_a_second_tab_show_the_same_conversation(open_page, web, ad
     other = open_page(context=page.context)  # a second tab (same browser profile)
     wait_for(lambda: turn_ids(other.page) == ids, what="the same turns in a second tab")
     advance_until(
-        lambda: other.page.locator(".turn[data-status=completed]").count() == 2
-        and page.locator(".turn[data-status=completed]").count() == 2,
+        lambda: (
+            other.page.locator(".turn[data-status=completed]").count() == 2
+            and page.locator(".turn[data-status=completed]").count() == 2
+        ),
         what="both tabs follow the turns to the end",
     )
     # A message written in the second tab appears in the first as the next turn.
