@@ -1,5 +1,12 @@
 """The worker: `poll_once()` does one pass of work; APScheduler only calls it on a timer.
 
+The work itself overlaps (service/track.py): running jobs are followed by stream (up to a cap,
+watched ones first) on threads of their own, and polled on a thread pool, so one hung call holds
+up nothing else. `run()` starts that machinery in the background (a watchdog and poll dispatcher
+every 0.2 s) and ticks `poll_once(background=True)` for submissions, new streams and the other
+per-pass duties; `poll_once()` alone (`jobs poll --once`, tests) does one pass of submissions and
+polls and returns when its calls are done.
+
 APScheduler 3.x cannot coordinate processes (a shared job store double-fires), so it is used purely
 as an in-process ticker (`max_instances=1`, `coalesce=True`). Coordination between any number of
 workers goes through leases in our own tables (see store.claim_due).
@@ -18,13 +25,39 @@ from collections.abc import Callable
 from jobs.errors import StoreError
 from jobs.models import Worker as WorkerRow
 from jobs.service import JobService, PassReport
+from jobs.service.track import Tracker
 
 log = logging.getLogger(__name__)
 
 
+class _SkippedTickFilter(logging.Filter):
+    """An overrunning tick is skipped by design (max_instances=1); APScheduler warns about each
+    one, which on a busy worker is a line every tick (enough to fill a parent's stderr pipe)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedTickFilter())
+
+
 class Worker:
-    def __init__(self, service: JobService) -> None:
+    def __init__(
+        self,
+        service: JobService,
+        *,
+        follow: str | None = None,
+        max_streams: int | None = None,
+        concurrency: int | None = None,
+    ) -> None:
         self.service = service
+        # Built once, before calls overlap: a lazily built SDK client raced by ten threads broke
+        # nine of their streams (architecture.md).
+        with contextlib.suppress(Exception):
+            service.gateway_ready()
+        self.tracker = Tracker(
+            service, mode=follow, max_streams=max_streams, concurrency=concurrency
+        )
         self.id = service.owner
         self._stopping = threading.Event()
         now = service.clock.now()
@@ -36,12 +69,14 @@ class Worker:
             heartbeat_at=now,
         )
 
-    def poll_once(self) -> PassReport:
-        """Heartbeat, then one pass: recover stale submissions, submit ready jobs, poll due ones."""
+    def poll_once(self, *, background: bool = False) -> PassReport:
+        """Heartbeat, then one pass: recover stale submissions, submit ready jobs, poll due ones.
+
+        `background` (the daemon): also open streams, and let calls finish after the pass."""
         self._row.heartbeat_at = self.service.clock.now()
         try:
             self.service.store.heartbeat(self._row)
-            return self.service.run_pass()
+            return self.tracker.run_pass(wait_for_calls=not background, streams=background)
         except StoreError as exc:
             # A locked, full or unreachable store delays work; it never kills the worker.
             log.warning("store unavailable, will retry: %s", exc)
@@ -56,7 +91,7 @@ class Worker:
         def tick_job() -> None:
             if self._stopping.is_set():
                 return
-            report = self.poll_once()
+            report = self.poll_once(background=True)
             if on_pass:
                 on_pass(report)
 
@@ -80,11 +115,13 @@ class Worker:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, shutdown)
         self._scheduler = scheduler
+        self.tracker.start()
         try:
             scheduler.start()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.tracker.stop()
             self.mark_stopped()
 
     def stop(self) -> None:

@@ -105,6 +105,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 # Each module lists its click commands (and groups) in COMMANDS; one module per command group.
 _COMMAND_MODULES = (
     "jobs_cmds",
+    "follow_cmds",
     "ops_cmds",
     "serve_cmd",
 )

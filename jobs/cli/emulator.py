@@ -61,6 +61,9 @@ FAULT_OPTIONS = (
     "accept_then_fail",
     "malformed",
     "cut_stream",
+    "cut_stream_after",
+    "stall_resume",
+    "duplicate_event",
     "outcome",
     "outcome_label",
 )
@@ -120,12 +123,32 @@ def _spec(name: str, value: str, retry_after: float | None) -> dict[str, Any]:
         after, *rest = _parts(value, (1, 3), "K[:abort|eof][:N]")
         mode = rest[0] if rest else "abort"
         if mode not in CUT_MODES:
-            raise click.BadParameter(f"mode must be abort or eof, got {mode!r}")
+            raise click.BadParameter(f"mode must be one of {', '.join(CUT_MODES)}, got {mode!r}")
         return {
             "kind": "cut_stream",
             "after_events": _num(after, int, "K"),
             "mode": mode,
             "times": _num(rest[1], int, "N") if len(rest) > 1 else None,
+        }
+    if name == "cut_stream_after":
+        seconds, *rest = _parts(value, (1, 3), "SECONDS[:text_503|abort|eof][:N]")
+        mode = rest[0] if rest else "text_503"
+        if mode not in CUT_MODES:
+            raise click.BadParameter(f"mode must be one of {', '.join(CUT_MODES)}, got {mode!r}")
+        return {
+            "kind": "cut_stream",
+            "op": "stream",
+            "seconds": _num(seconds, float, "SECONDS"),
+            "mode": mode,
+            "times": _num(rest[1], int, "N") if len(rest) > 1 else None,
+        }
+    if name in ("stall_resume", "duplicate_event"):
+        count, *times = _parts(value, (1, 2), "K[:N]")
+        return {
+            "kind": name,
+            "op": "stream",
+            "after_events": _num(count, int, "K"),
+            "times": _num(times[0], int, "N") if times else None,
         }
     if name == "outcome":
         status, *times = _parts(value, (1, 2), "STATUS[:N]")
@@ -232,6 +255,24 @@ def _is_loopback(host: str) -> bool:
     multiple=True,
     metavar="K[:abort|eof][:N]",
     help="Cut SSE replies after K events (abort: broken body; eof: clean end without [DONE]).",
+)
+@click.option(
+    "--cut-stream-after",
+    multiple=True,
+    metavar="SECONDS[:MODE][:N]",
+    help="Cut SSE replies SECONDS simulated seconds after they open (default mode text_503: a plain-text 503, as the real service does at ~600 s).",
+)
+@click.option(
+    "--stall-resume",
+    multiple=True,
+    metavar="K[:N]",
+    help="Resumed SSE replies (with last_event_id) replay the K events before the resume point, then hang.",
+)
+@click.option(
+    "--duplicate-event",
+    multiple=True,
+    metavar="K[:N]",
+    help="SSE replies send their K-th event twice.",
 )
 @click.option(
     "--outcome",

@@ -71,7 +71,15 @@ def _worker_hint(ctx: CliContext, job: Job) -> None:
     help="Next turn of JOB's conversation (waits for JOB to finish).",
 )
 @click.option(
-    "--wait", is_flag=True, help="Follow the job until it ends; exit non-zero unless completed."
+    "--wait",
+    is_flag=True,
+    help="Wait for the end, showing elapsed time and thought summaries; exit non-zero unless completed.",
+)
+@click.option(
+    "--follow",
+    "follow_live",
+    is_flag=True,
+    help="Submit, then follow it live (as `jobs follow`); exit non-zero unless completed.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @pass_ctx
@@ -86,6 +94,7 @@ def submit(
     labels: tuple[str, ...],
     continue_job: str | None,
     wait: bool,
+    follow_live: bool,
     as_json: bool,
 ) -> None:
     """Start a background interaction and record it (PROMPT, '-' for stdin, or --file)."""
@@ -105,8 +114,18 @@ def submit(
         labels=parsed_labels,
         continue_job=continue_job,
     )
+    if follow_live and (wait or as_json):
+        raise UsageError("--follow shows the job live; do not combine it with --wait or --json")
     service = ctx.app.service
     job = service.submit_new(spec)
+    if follow_live:
+        from jobs.cli.follow_cmds import follow_job
+
+        _print_submitted(ctx, job, exit_on_failure=True)
+        job = follow_job(ctx, job)
+        if job.job_status is not JobStatus.COMPLETED:
+            sys.exit(1)
+        return
     if wait:
         if not as_json:
             _print_submitted(ctx, job, exit_on_failure=False)
@@ -128,18 +147,11 @@ def submit(
 
 
 def _follow(ctx: CliContext, job: Job) -> Job:
-    """service.wait, with progress lines on stderr; Ctrl-C stops following, not the job."""
+    """Wait for the job, with elapsed time, status changes and thought summaries on stderr as
+    they arrive (from the journal); Ctrl-C stops following, not the job."""
+    from jobs.cli.follow_cmds import follow_job
 
-    def progress(current: Job) -> None:
-        ctx.err_console.print(Text(f"{current.id} ", style="dim") + render.status_text(current))
-
-    try:
-        return ctx.app.service.wait(job.id, on_update=progress)
-    except KeyboardInterrupt:
-        ctx.err_console.print(
-            f"stopped following {job.id}; it goes on (`jobs show {job.id}`, `jobs worker` to record it)"
-        )
-        sys.exit(130)
+    return follow_job(ctx, job, answer=False, closing_line=False)
 
 
 def _job_json(ctx: CliContext, job: Job) -> dict:
@@ -331,13 +343,23 @@ def _show_renderable(ctx: CliContext, job: Job, *, thoughts: bool):
 @click.option("-t", "--thoughts", is_flag=True, help="Also print the thought summaries.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @click.option("--raw", is_flag=True, help="Print only the output text, byte-exact (for pipes).")
+@click.option("--events", is_flag=True, help="List the job's event journal (what its stream said).")
 @pass_ctx
-def show(ctx: CliContext, job_id: str, thoughts: bool, as_json: bool, raw: bool) -> None:
+def show(
+    ctx: CliContext, job_id: str, thoughts: bool, as_json: bool, raw: bool, events: bool
+) -> None:
     """Show a job: output, usage, timings, the conversation it belongs to."""
     if as_json and raw:
         raise UsageError("choose --json or --raw, not both")
+    if events and raw:
+        raise UsageError("choose --events or --raw, not both")
     service = ctx.app.service
     job = service.get_job(job_id)
+    if events:
+        from jobs.cli.follow_cmds import print_journal
+
+        print_journal(ctx, job, as_json=as_json)
+        return
     if raw:
         _print_raw(ctx, job)
         return

@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.clock import Clock, SystemClock
@@ -251,7 +251,7 @@ class EmulatorBackend:
                 view = rec.render(self._scripts, now)
                 out.append(
                     {k: view[k] for k in ("id", "status", "created", "updated") if k in view}
-                    | {"labels": rec.labels}
+                    | {"labels": rec.labels, "ends_at": _ends_at(rec)}
                 )
             return out
 
@@ -405,3 +405,11 @@ class EmulatorBackend:
                 f"last_event_id {event_id!r} is not an event id of this API.",
             )
         return int(number)
+
+
+def _ends_at(rec: Record) -> str | None:
+    """When (on the backend's clock, to the microsecond) the interaction ends, or None (never, or
+    already frozen by a cancel): what a benchmark measures detection latency from."""
+    if rec.inline or rec.cancel_at is not None or not math.isfinite(rec.end) or rec.speed <= 0:
+        return None
+    return (rec.t0 + timedelta(seconds=rec.end / rec.speed)).isoformat()

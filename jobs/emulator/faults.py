@@ -11,8 +11,13 @@ Kinds, and when they act:
 - `accept_then_delay` after the operation took effect: hold the reply for `seconds` real seconds.
 - `accept_then_fail`  after the operation took effect: answer `status` anyway (duplicate-risk case).
 - `malformed`         after the operation took effect: `html_502`, `invalid_json` or `missing_fields`.
-- `cut_stream`        an SSE reply stops after `after_events` events: `abort` (a broken chunked body)
-                      or `eof` (a clean end without `[DONE]`).
+- `cut_stream`        an SSE reply stops after `after_events` events, or after `seconds` simulated
+                      seconds of streaming: `abort` (a broken chunked body), `eof` (a clean end
+                      without `[DONE]`) or `text_503` (a plain-text 503 line, then a broken body:
+                      what the real service is reported to do at about 10 minutes).
+- `stall_resume`      a resumed SSE reply (one with `last_event_id`) replays the `after_events`
+                      (default 2) events before the resume point, then hangs: keep-alives only.
+- `duplicate_event`   an SSE reply sends its `after_events`-th event (1-based) twice.
 - `outcome`           the next created interactions (or those with a given label) end in `status`.
 """
 
@@ -26,9 +31,19 @@ from typing import Any
 from jobs.emulator.errors import EmulatorError
 
 OPERATIONS = ("create", "get", "stream", "cancel", "delete")
-KINDS = ("fail", "accept_then_delay", "accept_then_fail", "malformed", "cut_stream", "outcome")
+KINDS = (
+    "fail",
+    "accept_then_delay",
+    "accept_then_fail",
+    "malformed",
+    "cut_stream",
+    "stall_resume",
+    "duplicate_event",
+    "outcome",
+)
 MALFORMED_KINDS = ("html_502", "invalid_json", "missing_fields")
-CUT_MODES = ("abort", "eof")
+CUT_MODES = ("abort", "eof", "text_503")
+STREAM_KINDS = ("cut_stream", "stall_resume", "duplicate_event")
 
 
 @dataclass
@@ -53,6 +68,29 @@ class FaultRule:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class StreamFaults:
+    """What goes wrong with one SSE reply (all None: nothing)."""
+
+    cut_after_events: int | None = None
+    cut_after_seconds: float | None = None  # simulated seconds since the stream opened
+    cut_mode: str = "abort"
+    stall_replay: int | None = None  # resumed: replay this many events before the point, hang
+    duplicate_at: int | None = None  # 1-based index of the event sent twice
+
+    @property
+    def any(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.cut_after_events,
+                self.cut_after_seconds,
+                self.stall_replay,
+                self.duplicate_at,
+            )
+        )
 
 
 @dataclass
@@ -160,6 +198,36 @@ class FaultPlan:
             kind="cut_stream", op=op, after_events=after_events, mode=mode, times=times, rate=rate
         )
 
+    def cut_stream_after(
+        self,
+        seconds: float,
+        *,
+        mode: str = "text_503",
+        times: int | None = 1,
+        rate: float | None = None,
+    ) -> FaultRule:
+        """Cut an SSE reply `seconds` simulated seconds after it opened (the real service: ~600,
+        with a plain-text 503)."""
+        return self.add(
+            kind="cut_stream", op="stream", seconds=seconds, mode=mode, times=times, rate=rate
+        )
+
+    def stall_resume(
+        self, replay: int = 2, *, times: int | None = 1, rate: float | None = None
+    ) -> FaultRule:
+        """A resumed stream replays `replay` events before the resume point, then hangs."""
+        return self.add(
+            kind="stall_resume", op="stream", after_events=replay, times=times, rate=rate
+        )
+
+    def duplicate_event(
+        self, index: int = 3, *, times: int | None = 1, rate: float | None = None
+    ) -> FaultRule:
+        """An SSE reply sends its `index`-th event (1-based) twice."""
+        return self.add(
+            kind="duplicate_event", op="stream", after_events=index, times=times, rate=rate
+        )
+
     def force_outcome(
         self,
         status: str,
@@ -258,9 +326,32 @@ class FaultPlan:
             return None
         with self._lock:
             for rule in self._matching("cut_stream", op):
-                if self._fire(rule):
-                    return int(rule.after_events or 0), str(rule.mode or "abort")
+                if rule.after_events is not None and self._fire(rule):
+                    return int(rule.after_events), str(rule.mode or "abort")
         return None
+
+    def stream_faults(self, op: str, *, resumed: bool) -> StreamFaults:
+        """Cuts, stalls and duplicates for one SSE reply (`resumed`: it has a last_event_id)."""
+        faults = StreamFaults()
+        if not self._rules:
+            return faults
+        with self._lock:
+            for rule in self._matching("cut_stream", op):
+                if self._fire(rule):
+                    faults.cut_after_events = rule.after_events
+                    faults.cut_after_seconds = rule.seconds
+                    faults.cut_mode = str(rule.mode or "abort")
+                    break
+            if resumed:
+                for rule in self._matching("stall_resume", op):
+                    if self._fire(rule):
+                        faults.stall_replay = int(rule.after_events or 0)
+                        break
+            for rule in self._matching("duplicate_event", op):
+                if self._fire(rule):
+                    faults.duplicate_at = max(1, int(rule.after_events or 1))
+                    break
+        return faults
 
     def outcome_for(self, labels: dict[str, str]) -> str | None:
         """The forced final status for a new interaction with these labels, if any."""
@@ -346,11 +437,16 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
             raise ValueError(f"malformed must be one of {', '.join(MALFORMED_KINDS)}")
     elif kind == "cut_stream":
         rule.after_events = _number(data, "after_events", int)
-        if rule.after_events is None:
-            raise ValueError("cut_stream needs after_events")
+        rule.seconds = _number(data, "seconds", float)
+        if rule.after_events is None and rule.seconds is None:
+            raise ValueError("cut_stream needs after_events or seconds")
         rule.mode = data.get("mode", "abort")
         if rule.mode not in CUT_MODES:
             raise ValueError(f"mode must be one of {', '.join(CUT_MODES)}")
+    elif kind in ("stall_resume", "duplicate_event"):
+        default = 2 if kind == "stall_resume" else 1
+        rule.after_events = _number(data, "after_events", int)
+        rule.after_events = default if rule.after_events is None else rule.after_events
     elif kind == "outcome":
         status = data.get("status")
         if not isinstance(status, str) or not status:

@@ -23,10 +23,13 @@ from starlette.routing import Route
 
 from jobs.emulator.backend import EmulatorBackend, Reply
 from jobs.emulator.errors import EmulatorError, invalid_argument
+from jobs.emulator.faults import StreamFaults
 
 POLL = 0.02  # seconds between looks at the clock while a stream waits for its next event
 RECHECK = 0.5  # seconds after which a waiting stream asks again anyway (cancel, delete)
 KEEPALIVE = 5.0  # seconds of silence after which a stream sends a comment line
+# What a front end writes when it drops a long stream (interactions-api.md section 12).
+TEXT_503 = b"503 Service Unavailable\n\nupstream connect error or disconnect/reset before headers\n"
 HTML_502 = (
     b"<!DOCTYPE html>\n<html lang=en><meta charset=utf-8><title>Error 502 (Server Error)!!1</title>"
     b"<p><b>502.</b> <ins>That's an error.</ins><p>The server encountered a temporary error and "
@@ -79,9 +82,19 @@ class EventStream:
     """An SSE reply that replays the events so far and follows the interaction until it ends."""
 
     def __init__(
-        self, app: EmulatorApp, interaction_id: str, start: int, cut: tuple[int, str] | None
+        self,
+        app: EmulatorApp,
+        interaction_id: str,
+        start: int,
+        faults: StreamFaults | None = None,
     ) -> None:
-        self.app, self.interaction_id, self.start, self.cut = app, interaction_id, start, cut
+        self.app, self.interaction_id, self.start = app, interaction_id, start
+        self.faults = faults or StreamFaults()
+        self.cut = (
+            (self.faults.cut_after_events, self.faults.cut_mode)
+            if self.faults.cut_after_events is not None
+            else None
+        )
         self.keepalive = app.keepalive
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -105,12 +118,48 @@ class EventStream:
         finally:
             watcher.cancel()
 
+    async def _cut(self, send: Any, mode: str) -> str:
+        if mode == "text_503":
+            await send({"type": "http.response.body", "body": TEXT_503, "more_body": True})
+            return "abort"
+        return mode
+
+    def _lived(self, opened: Any) -> float:
+        """Simulated seconds since this stream opened."""
+        backend = self.app.backend
+        return (backend.clock.now() - opened).total_seconds() * backend.speed
+
+    async def _hang(self, send: Any, gone: asyncio.Event) -> str:
+        """Send nothing but keep-alives until the client gives up (a stalled resume)."""
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while not gone.is_set() and not self.app.stopping.is_set():
+            if loop.time() - quiet_since >= self.keepalive:
+                await send(
+                    {"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True}
+                )
+                quiet_since = loop.time()
+            await asyncio.sleep(POLL)
+        return "done"
+
     async def _pump(self, send: Any, gone: asyncio.Event) -> str:
         backend, position, sent = self.app.backend, self.start, 0
         loop = asyncio.get_running_loop()
         quiet_since, asked = loop.time(), -math.inf
         due = None  # when the next event is due (by the backend's clock)
+        faults, opened = self.faults, backend.clock.now()
+        if faults.stall_replay is not None:
+            replay_from = max(0, position - faults.stall_replay)
+            batch = backend.events(self.interaction_id, replay_from)
+            for event in batch.events[: position - replay_from]:
+                await send({"type": "http.response.body", "body": _sse(event), "more_body": True})
+            return await self._hang(send, gone)
         while not gone.is_set() and not self.app.stopping.is_set():
+            if (
+                faults.cut_after_seconds is not None
+                and self._lived(opened) >= faults.cut_after_seconds
+            ):
+                return await self._cut(send, faults.cut_mode)
             if loop.time() - asked < RECHECK and (due is None or backend.clock.now() < due):
                 await asyncio.sleep(POLL)  # nothing can have happened yet
                 continue
@@ -133,13 +182,21 @@ class EventStream:
                 return "done"
             for event in batch.events:
                 if self.cut is not None and sent >= self.cut[0]:
-                    return self.cut[1]
-                await send({"type": "http.response.body", "body": _sse(event), "more_body": True})
+                    return await self._cut(send, self.cut[1])
+                if (
+                    faults.cut_after_seconds is not None
+                    and self._lived(opened) >= faults.cut_after_seconds
+                ):
+                    return await self._cut(send, faults.cut_mode)
+                body = _sse(event)
+                if faults.duplicate_at is not None and sent + 1 == faults.duplicate_at:
+                    body += body  # the same event delivered twice
+                await send({"type": "http.response.body", "body": body, "more_body": True})
                 sent += 1
                 position += 1
                 quiet_since = loop.time()
             if self.cut is not None and sent >= self.cut[0]:
-                return self.cut[1]
+                return await self._cut(send, self.cut[1])
             due = batch.next_at
             if batch.done:
                 await send(
@@ -223,7 +280,8 @@ class EmulatorApp:
             return self._malformed(reply)
         self.backend.note_response(op, 200)
         if stream is not None:
-            return EventStream(self, stream[0], stream[1], self.backend.faults.stream_cut(op))
+            faults = self.backend.faults.stream_faults(op, resumed=stream[1] > 0)
+            return EventStream(self, stream[0], stream[1], faults)
         return _json(reply.body)
 
     def _error(self, op: str, error: EmulatorError) -> Response:

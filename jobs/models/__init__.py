@@ -5,6 +5,7 @@ add their tables in a module of their own here and import it below, so Alembic's
 migration-parity test see every table.
 """
 
+from jobs.models.events import InteractionEvent, JobWatch
 from jobs.models.job import (
     POLLABLE_STATUSES,
     TERMINAL_STATUSES,
@@ -21,11 +22,13 @@ from jobs.models.job import (
 __all__ = [
     "POLLABLE_STATUSES",
     "TERMINAL_STATUSES",
+    "InteractionEvent",
     "Job",
     "JobEvent",
     "JobLabel",
     "JobResult",
     "JobStatus",
+    "JobWatch",
     "UTCDateTime",
     "Worker",
     "new_job_id",

@@ -43,7 +43,7 @@ from jobs.errors import (
 )
 from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus, new_job_id
-from jobs.store import JobFilter, JobStore, TerminalResult
+from jobs.store import EventStore, JobFilter, JobStore, StoredEvent, TerminalResult
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,8 @@ class JobService:
         self._rate_limit_strikes = 0
         # Writes of what the API did that the store refused (full, locked): retried next pass.
         self._deferred: dict[str, Callable[[], object]] = {}
+        # The event journal: what the API's streams said, once, in order.
+        self.journal = EventStore(store.db)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -148,6 +150,14 @@ class JobService:
 
     def list_jobs(self, filt: JobFilter | None = None) -> list[Job]:
         return self.store.list_jobs(filt)
+
+    def events(self, job_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        """A job's journal (its streamed events as received), in order, after `after_seq`."""
+        return self.journal.read(self.store.get_job(job_id).id, after_seq=after_seq)
+
+    def watch(self, job_ids: Sequence[str], *, seconds: float = 60.0) -> None:
+        """Mark jobs as followed for `seconds`: workers stream them before the others."""
+        self.journal.watch(list(job_ids), self.clock.now() + timedelta(seconds=seconds))
 
     def chain(self, job: Job) -> list[Job]:
         """The conversation this job belongs to, oldest turn first (ancestors, itself)."""
@@ -392,14 +402,10 @@ class JobService:
     ) -> PassReport:
         """One pass of the worker: recover, submit what is ready, poll what is due."""
         report = PassReport()
-        self._flush_deferred()  # before anything can mark those jobs submit_unknown
-        now = self.clock.now()
-        report.marked_unknown = len(self.store.mark_stale_submissions(now))
-        self.store.fail_orphans(now)
-        if self.paused_until and now < self.paused_until:
-            report.paused_for = (self.paused_until - now).total_seconds()
+        if not self.begin_pass(report):
             return report
         batch = limit or int(self.settings["worker.batch"])
+        now = self.clock.now()
         for job_id in self.store.submittable_ids(now, batch, job_ids):
             try:
                 self._submit_once(job_id)
@@ -433,6 +439,18 @@ class JobService:
             remaining -= len(claimed)
         return report
 
+    def begin_pass(self, report: PassReport) -> bool:
+        """What every pass does first: retry deferred writes, mark dead submitters' jobs
+        submit_unknown, fail orphans. False while a 429 pauses this process."""
+        self._flush_deferred()  # before anything can mark those jobs submit_unknown
+        now = self.clock.now()
+        report.marked_unknown = len(self.store.mark_stale_submissions(now))
+        self.store.fail_orphans(now)
+        if self.paused_until and now < self.paused_until:
+            report.paused_for = (self.paused_until - now).total_seconds()
+            return False
+        return True
+
     def poll_job(self, job: Job) -> str:
         """Poll one leased job and record what the API says. Returns finished|polled|error."""
         if job.cancel_requested_at and not job.cancel_sent_at:
@@ -445,6 +463,16 @@ class JobService:
         assert job.interaction_id
         try:
             remote = self.gateway.get(job.interaction_id)
+        except GatewayError as exc:
+            return self.poll_failed(job, exc)
+        crash_point("poll.after_get")
+        return "finished" if self._record_remote(job, remote, owner=self.owner) else "polled"
+
+    def poll_failed(self, job: Job, exc: GatewayError) -> str:
+        """Record a failed poll of a leased job (one rule for every way of polling). Returns
+        finished (the API forgot it: expired) or error."""
+        try:
+            raise exc
         except RemoteNotFound:
             # The API forgets interactions after its retention period; we have no output saved.
             ok = self.store.record_terminal(
@@ -486,8 +514,6 @@ class JobService:
             log.warning("job %s: %s", job.id, exc)
             self._poll_error(job, str(exc))
             return "error"
-        crash_point("poll.after_get")
-        return "finished" if self._record_remote(job, remote, owner=self.owner) else "polled"
 
     def _record_remote(self, job: Job, remote: RemoteInteraction, *, owner: str | None) -> bool:
         """Store what the API said; True when the job became terminal."""

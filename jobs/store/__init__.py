@@ -5,6 +5,15 @@ concerns (the event journal, batches and schedules, read-only listings and repor
 their own beside it, so the read path can stay cheap to import.
 """
 
+from jobs.store.events import EventStore, ReceivedEvent, StoredEvent
 from jobs.store.jobs import JobFilter, JobStore, TerminalResult, validate_sort_key
 
-__all__ = ["JobFilter", "JobStore", "TerminalResult", "validate_sort_key"]
+__all__ = [
+    "EventStore",
+    "ReceivedEvent",
+    "StoredEvent",
+    "JobFilter",
+    "JobStore",
+    "TerminalResult",
+    "validate_sort_key",
+]

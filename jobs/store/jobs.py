@@ -30,11 +30,13 @@ from jobs.errors import JobNotFound, UsageError
 from jobs.models import (
     POLLABLE_STATUSES,
     TERMINAL_STATUSES,
+    InteractionEvent,
     Job,
     JobEvent,
     JobLabel,
     JobResult,
     JobStatus,
+    JobWatch,
     Worker,
     new_job_id,
 )
@@ -637,7 +639,7 @@ class JobStore:
 
     def delete_job(self, job_id: str) -> bool:
         with self.db.write() as session:
-            for table in (JobEvent, JobLabel, JobResult):
+            for table in (JobEvent, JobLabel, JobResult, InteractionEvent, JobWatch):
                 session.exec(sa.delete(table).where(table.job_id == job_id))  # type: ignore[attr-defined]
             session.exec(
                 sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None)

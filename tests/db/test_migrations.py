@@ -30,7 +30,15 @@ from jobs.migrate import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL_TABLES = {"jobs", "job_labels", "job_results", "job_events", "workers"}
+MODEL_TABLES = {
+    "jobs",
+    "job_labels",
+    "job_results",
+    "job_events",
+    "workers",
+    "interaction_events",
+    "job_watches",
+}
 
 
 def schema_diff(engine: sa.Engine, metadata: sa.MetaData = SQLModel.metadata) -> list:

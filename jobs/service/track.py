@@ -1,0 +1,583 @@
+"""Following jobs: by stream into the event journal, or by polling; many calls at once.
+
+`Tracker` is what a worker (or `jobs follow`) uses to hold many jobs:
+- Up to `worker.max_streams` running jobs are followed by stream (`get(id, stream=True)`), watched
+  jobs first. Each stream has its own thread (`StreamFollower`): it appends every event to the
+  journal once, in order (a replayed or doubled event is dropped by its event_id), resumes a cut
+  stream with `last_event_id`, and when the job ends confirms it with one final `get`, written
+  through the service's single terminal path (`_record_remote`) under the job's lease.
+- A watchdog (`check_streams`) notices a stream silent for `worker.stream_idle` seconds: it asks
+  `get` what is true (a stalled resume of Deep Research replays two events, then hangs), records a
+  terminal state if there is one, else reopens the stream; a job whose streams keep failing is
+  handed back to polling. The same check renews the leases of all open streams in one statement.
+- The rest are polled with the service's adaptive pacing, `worker.concurrency` calls at a time on
+  a thread pool: one slow or hung call holds only its own thread. Non-terminal polls are recorded
+  many at a time (`TrackingStore.record_polls`); anything else goes through the service's rules.
+
+Why threads, not asyncio: the store is synchronous and short-transactioned (SQLite and PostgreSQL
+through SQLAlchemy), every rule of submission, polling and cancelling already lives in synchronous
+service code proven by the reliability suite, and the gateway's calls spend their time waiting on
+the network with the GIL released. A thread per open stream (a few hundred) and a fixed pool for
+polls keeps those rules unchanged; asyncio would need an async store or a thread hop per write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import timedelta
+from typing import Any
+
+from jobs.crash import crash_point
+from jobs.errors import GatewayError, NotSent, RemoteNotFound, StoreError, Transient
+from jobs.gateway import RemoteInteraction
+from jobs.models import Job, JobStatus
+from jobs.service.core import JobService, PassReport
+from jobs.store.tracking import PollOutcome, TrackingStore
+
+log = logging.getLogger(__name__)
+
+FOLLOW_MODES = ("stream", "poll")
+_RECORD_BATCH = 200  # non-terminal polls written per transaction
+_MAX_CUTS = 20  # reconnects of one stream before the job is handed back to polling
+_MAX_STALLS = 2  # silent streams (watchdog) before the job is handed back to polling
+_NO_STREAM_FOR = 120.0  # seconds a job handed back to polling is not streamed again
+
+
+def terminal_status_of(event: dict[str, Any]) -> str | None:
+    """The terminal status an event announces (completed, status_update), or None."""
+    kind = event.get("event_type")
+    if kind == "interaction.completed":
+        interaction = event.get("interaction")
+        status = interaction.get("status") if isinstance(interaction, dict) else None
+    elif kind == "interaction.status_update":
+        status = event.get("status")
+    else:
+        return None
+    return status if JobStatus.from_remote(status).is_terminal else None
+
+
+class JournalWriter:
+    """Writes the events of every open stream to the journal together, every `interval` seconds,
+    in one short transaction (SQLite has one write lock: a transaction an event, from hundreds of
+    streams, would queue everything else behind it). Order per job is kept; `sync()` writes what
+    is queued now (before a stream is resumed or its job's end is recorded)."""
+
+    def __init__(self, service: JobService, interval: float = 0.05) -> None:
+        self.service = service
+        self.interval = interval
+        self._queue: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jobs-journal", daemon=True)
+        self._thread.start()
+
+    def put(self, job_id: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._queue.append((job_id, event))
+
+    def sync(self) -> None:
+        """Write everything queued so far (raises StoreError if the store refuses it)."""
+        with self._flush_lock:
+            with self._lock:
+                queued, self._queue = self._queue, []
+            if not queued:
+                return
+            batches: dict[str, list[dict[str, Any]]] = {}
+            for job_id, event in queued:
+                batches.setdefault(job_id, []).append(event)
+            try:
+                self.service.journal.append_many(list(batches.items()), self.service.clock.now())
+            except StoreError:
+                with self._lock:  # keep them, in order, for the next try
+                    self._queue = queued + self._queue
+                raise
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sync()
+            except StoreError as exc:
+                log.warning("store unavailable, journal events kept for the next try: %s", exc)
+            except Exception:
+                log.exception("journal writer failed; continuing")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        with contextlib.suppress(StoreError):
+            self.sync()
+
+
+class StreamFollower:
+    """Follows one leased job's stream into the journal until the job ends or is handed back."""
+
+    def __init__(self, tracker: Tracker, job: Job) -> None:
+        self.tracker = tracker
+        self.job = job
+        self.last_activity = tracker.service.clock.monotonic()
+        self.cuts = 0
+        self.stalls = 0
+        self.outcome: str | None = None  # finished | polled | handed_back | lost | stopped
+        self._handle: Any = None
+        self._stalled = False
+        self._lost = False
+        self.confirmed: RemoteInteraction | None = None  # a get said it ended (after a stall)
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name=f"jobs-stream-{job.id}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    # -- called by the watchdog (another thread) ---------------------------------------------------
+
+    def silent_for(self, now: float) -> float:
+        return now - self.last_activity
+
+    def interrupt(self, *, stalled: bool = False, lost: bool = False) -> None:
+        """End the current connection (the stream thread notices at its next read)."""
+        with self._lock:
+            self._stalled = self._stalled or stalled
+            self._lost = self._lost or lost
+            handle = self._handle
+        if handle is not None:
+            handle.close()
+
+    # -- the stream thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self.outcome = self._follow()
+        except StoreError as exc:
+            # The store refused a write: the lease runs out and a poll takes over; nothing is lost,
+            # the journal dedupes what a later stream replays.
+            log.warning("job %s: store unavailable while streaming: %s", self.job.id, exc)
+            self.outcome = "error"
+        except Exception:  # a bug must not kill the worker
+            log.exception("job %s: stream follower failed", self.job.id)
+            self.outcome = "error"
+        finally:
+            self.tracker._follower_done(self)
+
+    def _follow(self) -> str:
+        tracker, job = self.tracker, self.job
+        service = tracker.service
+        assert job.interaction_id
+        while True:
+            if tracker.stopping.is_set():
+                self._hand_back(delay=0.0)
+                return "stopped"
+            with self._lock:
+                if self._lost:
+                    return "lost"
+                self._stalled = False
+            tracker.writer.sync()  # the resume point is the last event stored
+            last = service.journal.last_event_id(job.id)
+            try:
+                handle = service.gateway.open_stream(
+                    job.interaction_id, last, read_timeout=tracker.read_timeout
+                )
+            except (Transient, NotSent) as exc:
+                # A 503 (the real one is plain text) or a broken connection: open it again.
+                if not self._cut(exc, last):
+                    return self._give_up(f"its stream does not open: {exc}")
+                continue
+            except GatewayError as exc:
+                log.info("job %s: stream did not open (%s); confirming with get", job.id, exc)
+                return self._finish()
+            with self._lock:
+                self._handle = handle
+            self.last_activity = service.clock.monotonic()
+            ended, broke = False, None
+            try:
+                for event in handle:
+                    self.last_activity = service.clock.monotonic()
+                    tracker.writer.put(job.id, event)
+                    if terminal_status_of(event):
+                        ended = True
+                        break
+                else:
+                    # `[DONE]`: the stream is over, ask get what is true; an end without it is a
+                    # cut (the SDK ends such a stream silently), resumed below.
+                    ended = bool(getattr(handle, "done", True))
+            except GatewayError as exc:
+                broke = exc
+            finally:
+                with self._lock:
+                    self._handle = None
+                handle.close()
+            with self._lock:
+                stalled, lost = self._stalled, self._lost
+            if ended and not (stalled or lost):
+                return self._finish()
+            if lost:
+                return "lost"
+            if tracker.stopping.is_set():
+                continue  # hands back at the top of the loop
+            if stalled:
+                outcome = self._stalled_stream()
+                if outcome is not None:
+                    return outcome
+                continue
+            if not self._cut(broke, last):
+                return self._give_up("its stream keeps breaking")
+
+    def _cut(self, why: object, last: str | None) -> bool:
+        """A broken stream: wait a little (backoff), then resume. False after too many."""
+        self.cuts += 1
+        log.info("job %s: stream cut (%s); resuming after %s", self.job.id, why, last)
+        if self.cuts >= _MAX_CUTS:
+            return False
+        self.tracker.stopping.wait(min(5.0, 0.05 * 2 ** min(self.cuts, 7)))
+        return True
+
+    def _stalled_stream(self) -> str | None:
+        """The watchdog found the stream silent: ask `get` what is true. A job that ended is
+        recorded once its journal is complete (one more resume drains it); a running one is
+        resumed, and after repeated silences handed back to polling. None: keep following."""
+        self.stalls += 1
+        job, service = self.job, self.tracker.service
+        log.info("job %s: stream silent for %.0fs; confirming with get", job.id, self.tracker.idle)
+        if self.confirmed is not None:
+            # Already ended, and the drain went silent too: record it; the journal may lack the
+            # events after the silence (the result itself comes from get, and is complete).
+            log.warning("job %s: ended, but its stream went silent before the end", job.id)
+            return self._finish()
+        assert job.interaction_id
+        try:
+            remote = service.gateway.get(job.interaction_id)
+        except RemoteNotFound as exc:
+            return service.poll_failed(job, exc)
+        except GatewayError:
+            remote = None
+        if remote is not None and JobStatus.from_remote(remote.status).is_terminal:
+            self.confirmed = remote  # resume once more to complete the journal, then record
+            return None
+        if self.stalls >= _MAX_STALLS:
+            return self._give_up("its streams keep going silent")
+        return None
+
+    def _finish(self) -> str:
+        """Record what the one confirming `get` says (or said, after a stall), under our lease,
+        through the service's single terminal path."""
+        service, job = self.tracker.service, self.job
+        assert job.interaction_id
+        self.tracker.writer.sync()  # every event is in the journal before the end is recorded
+        remote = self.confirmed
+        if remote is None:
+            try:
+                remote = service.gateway.get(job.interaction_id)
+            except GatewayError as exc:
+                outcome = service.poll_failed(job, exc)  # released with backoff: a poll retries
+                return "finished" if outcome == "finished" else "polled"
+            crash_point("poll.after_get")
+        if service._record_remote(job, remote, owner=service.owner):
+            return "finished"
+        self.tracker.skip_streaming(job.id)  # not over (paused, unknown): polled from now on
+        return "polled"
+
+    def _give_up(self, why: str) -> str:
+        log.warning("job %s: %s; polling it instead", self.job.id, why)
+        self.tracker.skip_streaming(self.job.id)
+        self._hand_back(delay=0.0)
+        return "handed_back"
+
+    def _hand_back(self, *, delay: float) -> None:
+        service = self.tracker.service
+        now = service.clock.now()
+        with contextlib.suppress(StoreError):
+            self.tracker.leases.release_to_poll(
+                service.owner, self.job.id, now + timedelta(seconds=delay)
+            )
+
+
+class Tracker:
+    """Streams, polls and submissions of one process, overlapping; see the module docstring."""
+
+    def __init__(
+        self,
+        service: JobService,
+        *,
+        mode: str | None = None,
+        max_streams: int | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        settings = service.settings
+        self.service = service
+        self.leases = TrackingStore(service.store.db)
+        self.mode = mode or settings["worker.follow"]
+        if self.mode not in FOLLOW_MODES:
+            raise ValueError(f"worker.follow must be one of {', '.join(FOLLOW_MODES)}")
+        self.max_streams = int(
+            max_streams if max_streams is not None else settings["worker.max_streams"]
+        )
+        self.concurrency = max(1, int(concurrency or settings["worker.concurrency"]))
+        self.idle = float(settings["worker.stream_idle"])
+        # A blocked read returns within this many seconds of a close() from the watchdog, even on a
+        # connection that sends nothing at all.
+        self.read_timeout = max(5.0, min(self.idle, float(settings["api.timeout"])))
+        self.lease = float(settings["worker.lease"])
+        self.stopping = threading.Event()
+        self.followers: dict[str, StreamFollower] = {}
+        self._no_stream: dict[str, float] = {}
+        self._inflight: set[str] = set()
+        self._submitting: set[str] = set()
+        self._outcomes: list[PollOutcome] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobs-call")
+        self._renewed_at = service.clock.monotonic()
+        self._monitor: threading.Thread | None = None
+        self.writer = JournalWriter(service)
+        self.finished = 0  # jobs recorded terminal by streams and background polls
+
+    # -- one pass ----------------------------------------------------------------------------------
+
+    def run_pass(
+        self,
+        *,
+        wait_for_calls: bool = True,
+        streams: bool = True,
+        job_ids: Sequence[str] | None = None,
+    ) -> PassReport:
+        """Recover, submit what is ready, open streams up to the cap, poll what is due.
+
+        `wait_for_calls`: return when this pass's calls are done (`poll --once`, tests); the daemon
+        passes False and lets calls finish in the background while the next pass starts."""
+        report = PassReport()
+        if not self.service.begin_pass(report):
+            return report
+        self.submit_ready(report, wait_for_calls=wait_for_calls, job_ids=job_ids)
+        if streams and self.mode == "stream" and not self.service._paused():
+            self.start_streams(job_ids=job_ids)
+        self.dispatch_polls(report, wait_for_calls=wait_for_calls, job_ids=job_ids)
+        self.check_streams()
+        return report
+
+    def submit_ready(
+        self, report: PassReport, *, wait_for_calls: bool, job_ids: Sequence[str] | None = None
+    ) -> None:
+        service = self.service
+        batch = int(service.settings["worker.batch"]) * self.concurrency
+        ids = service.store.submittable_ids(service.clock.now(), batch, job_ids)
+        with self._lock:
+            ids = [i for i in ids if i not in self._submitting]
+            self._submitting.update(ids)
+        futures = [self._pool.submit(self._submit_task, job_id) for job_id in ids]
+        if wait_for_calls:
+            for future in futures:
+                outcome = future.result()
+                report.submitted += outcome == "submitted"
+                report.errors += outcome == "error"
+        else:
+            report.submitted += len(futures)
+
+    def _submit_task(self, job_id: str) -> str:
+        service = self.service
+        try:
+            if service._paused():
+                return "paused"  # a 429 slows the whole process; the job stays pending
+            service._submit_once(job_id)
+            return "submitted"
+        except (GatewayError, StoreError) as exc:
+            log.warning("job %s: %s", job_id, exc)
+            return "error"
+        finally:
+            with self._lock:
+                self._submitting.discard(job_id)
+
+    def start_streams(self, *, job_ids: Sequence[str] | None = None) -> int:
+        """Open streams for running jobs, watched ones first, up to the cap."""
+        service = self.service
+        with self._lock:
+            free = self.max_streams - len(self.followers)
+            now_m = service.clock.monotonic()
+            self._no_stream = {k: v for k, v in self._no_stream.items() if v > now_m}
+            exclude = list(self.followers) + list(self._no_stream) + list(self._inflight)
+        if free <= 0:
+            return 0
+        now = service.clock.now()
+        claimed = self.leases.claim_for_stream(
+            service.owner,
+            now,
+            now + timedelta(seconds=self.lease),
+            free,
+            exclude=exclude,
+            job_ids=job_ids,
+        )
+        for job in claimed:
+            follower = StreamFollower(self, job)
+            with self._lock:
+                self.followers[job.id] = follower
+            follower.start()
+        return len(claimed)
+
+    def skip_streaming(self, job_id: str) -> None:
+        with self._lock:
+            self._no_stream[job_id] = self.service.clock.monotonic() + _NO_STREAM_FOR
+
+    def _follower_done(self, follower: StreamFollower) -> None:
+        with self._lock:
+            self.followers.pop(follower.job.id, None)
+            self.finished += follower.outcome == "finished"
+
+    # -- polls -------------------------------------------------------------------------------------
+
+    def dispatch_polls(
+        self, report: PassReport, *, wait_for_calls: bool, job_ids: Sequence[str] | None = None
+    ) -> None:
+        """Claim as many due jobs as there are free call slots and poll them at once."""
+        service = self.service
+        futures: list[Future[str]] = []
+        while not service._paused():
+            with self._lock:
+                free = self.concurrency - len(self._inflight)
+            if free <= 0:
+                break
+            now = service.clock.now()
+            claimed = service.store.claim_due(
+                service.owner, now, now + timedelta(seconds=self.lease), free, job_ids
+            )
+            with self._lock:
+                self._inflight.update(job.id for job in claimed)
+            futures += [self._pool.submit(self._poll_task, job) for job in claimed]
+            if len(claimed) < free or not wait_for_calls:
+                break
+            # waiting for this pass's calls: let them finish before claiming more
+            wait(futures)
+        if wait_for_calls:
+            wait(futures)
+            for future in futures:
+                outcome = future.result()
+                report.polled += 1
+                report.finished += outcome == "finished"
+                report.errors += outcome == "error"
+        self.flush_outcomes()
+
+    def _poll_task(self, job: Job) -> str:
+        service = self.service
+        try:
+            if service._paused():
+                service.store.release(job.id, service.owner)  # still due, unpolled
+                return "paused"
+            if job.cancel_requested_at and not job.cancel_sent_at:
+                return service.poll_job(job)
+            assert job.interaction_id
+            try:
+                remote = service.gateway.get(job.interaction_id)
+            except GatewayError as exc:
+                return service.poll_failed(job, exc)
+            crash_point("poll.after_get")
+            status = JobStatus.from_remote(remote.status)
+            if status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS):
+                now = service.clock.now()
+                outcome = PollOutcome(
+                    job=job,
+                    status=status,
+                    remote_status=remote.status,
+                    remote_updated=remote.updated,
+                    next_poll_at=now + timedelta(seconds=service._poll_delay(job, now)),
+                )
+                with self._lock:
+                    self._outcomes.append(outcome)
+                    full = len(self._outcomes) >= _RECORD_BATCH
+                if full:
+                    self.flush_outcomes()
+                return "polled"
+            finished = service._record_remote(job, remote, owner=service.owner)
+            if finished:
+                with self._lock:
+                    self.finished += 1
+            return "finished" if finished else "polled"
+        except StoreError as exc:
+            log.warning("job %s: store unavailable, poll not recorded: %s", job.id, exc)
+            return "error"
+        finally:
+            with self._lock:
+                self._inflight.discard(job.id)
+
+    def flush_outcomes(self) -> int:
+        """Write the non-terminal polls gathered so far, in one transaction."""
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return 0
+        try:
+            return self.leases.record_polls(self.service.owner, outcomes, self.service.clock.now())
+        except StoreError as exc:
+            # Their leases run out and they are polled again: a poll result is never precious.
+            log.warning("store unavailable, %d poll results dropped: %s", len(outcomes), exc)
+            return 0
+
+    # -- the watchdog ------------------------------------------------------------------------------
+
+    def check_streams(self) -> None:
+        """Interrupt silent streams; renew the leases of open ones (one statement), dropping any
+        we no longer hold."""
+        service = self.service
+        now_m = service.clock.monotonic()
+        with self._lock:
+            followers = list(self.followers.values())
+        for follower in followers:
+            if follower.silent_for(now_m) >= self.idle:
+                follower.last_activity = now_m  # one interrupt per silence
+                follower.interrupt(stalled=True)
+        if not followers or now_m - self._renewed_at < self.lease / 4:
+            return
+        self._renewed_at = now_m
+        now = service.clock.now()
+        ids = [f.job.id for f in followers]
+        try:
+            held = self.leases.renew(service.owner, ids, now + timedelta(seconds=self.lease))
+        except StoreError as exc:
+            log.warning("store unavailable, stream leases not renewed: %s", exc)
+            return
+        for follower in followers:
+            if follower.job.id not in held:
+                follower.interrupt(lost=True)
+
+    # -- the daemon --------------------------------------------------------------------------------
+
+    def start(self, *, interval: float = 0.2) -> None:
+        """Run the watchdog and the poll dispatcher in the background until `stop()`."""
+
+        def loop() -> None:
+            report = PassReport()
+            while not self.stopping.wait(interval):
+                try:
+                    self.check_streams()
+                    if not self.service._paused():
+                        self.dispatch_polls(report, wait_for_calls=False)
+                except StoreError as exc:
+                    log.warning("store unavailable, will retry: %s", exc)
+                except Exception:
+                    log.exception("tracker loop failed; continuing")
+
+        self._monitor = threading.Thread(target=loop, name="jobs-tracker", daemon=True)
+        self._monitor.start()
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Stop: close the streams (their jobs are handed back, due now), finish running calls."""
+        self.stopping.set()
+        with self._lock:
+            followers = list(self.followers.values())
+        for follower in followers:
+            follower.interrupt()
+        for follower in followers:
+            follower.thread.join(timeout)
+        if self._monitor is not None:
+            self._monitor.join(timeout)
+        self._pool.shutdown(wait=True)
+        self.flush_outcomes()
+        self.writer.stop()
+
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self.followers)
+
+    def inflight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
