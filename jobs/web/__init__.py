@@ -20,20 +20,12 @@ from starlette.staticfiles import StaticFiles
 
 from jobs.app import App
 from jobs.store.activity import JobActivity
+from jobs.store.events import EventStore
 from jobs.web.routes import Api
 from jobs.web.security import Guard, GuardMiddleware
 from jobs.web.stream import LiveFeed
 
 STATIC = Path(__file__).parent / "static"
-
-
-def journal_for(app: App) -> Any:
-    """The event journal (issue 9's EventStore), or None in a build that has none yet."""
-    if importlib.util.find_spec("jobs.store.events") is None:
-        return None
-    from jobs.store.events import EventStore
-
-    return EventStore(app.database)
 
 
 def webhook_routes_for(app: App) -> list[Any]:
@@ -53,7 +45,7 @@ def create_web_app(
     interval: float = 0.25,
 ) -> Any:
     """The page's ASGI app, guarded. `stopping` ends open event streams at shutdown."""
-    events = journal_for(app)
+    events = EventStore(app.database)
     api = Api(app.service, events, app.settings)
     feed = LiveFeed(
         app.service,

@@ -29,6 +29,8 @@ from jobs.render import job_dict
 from jobs.service import JobService, SubmitSpec
 from jobs.service.conversation import conversation, reply_target, send_message
 from jobs.store import JobFilter
+from jobs.store.events import EventStore
+from jobs.web.stream import stored_event_json
 
 MAX_PROMPT_CHARS = 1_000_000
 LIST_LIMIT = 200
@@ -82,7 +84,7 @@ def turn_dict(service: JobService, job_id: str) -> dict[str, Any]:
 
 
 class Api:
-    def __init__(self, service: JobService, events: Any, settings: Any) -> None:
+    def __init__(self, service: JobService, events: EventStore, settings: Any) -> None:
         self.service = service
         self.events = events
         self.settings = settings
@@ -92,7 +94,6 @@ class Api:
             {
                 "default_model": self.settings["defaults.model"],
                 "research_agent": self.settings["defaults.agent"],
-                "journal": self.events is not None,
             }
         )
 
@@ -126,8 +127,6 @@ class Api:
     async def job_events(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         after = request.query_params.get("after", "0")
-        if self.events is None:
-            return JSONResponse({"events": []})
         try:
             job = await call(self.service.get_job, job_id)
         except JobsError as exc:
@@ -135,8 +134,6 @@ class Api:
         events = await call(
             self.events.read, job.id, after_seq=int(after) if after.isdigit() else 0
         )
-        from jobs.web.stream import stored_event_json
-
         body = "[" + ",".join(stored_event_json(e) for e in events) + "]"
         return Response('{"events": ' + body + "}", media_type="application/json")
 

@@ -92,8 +92,10 @@ class WebServer:
         return self._server
 
     def start_worker(self, on_pass: Callable[[Any], None] | None = None) -> None:
-        """The worker's passes in a background thread: `poll_once()` every tick, as `gjobs
-        worker` does (its APScheduler ticker is for a process of its own)."""
+        """The worker in background threads: its tracker (streams into the journal, overlapping
+        polls, the watchdog) and a pass every tick for submissions and new streams, as `gjobs
+        worker` does. (Its APScheduler ticker is for a process of its own: on a test's FakeClock
+        it would replay every tick it thinks it missed.)"""
         if self.worker_app is None:
             return
         from jobs.worker import Worker
@@ -103,9 +105,10 @@ class WebServer:
         stop = threading.Event()
 
         def loop() -> None:
+            worker.tracker.start()
             try:
                 while not stop.is_set():
-                    report = worker.poll_once()
+                    report = worker.poll_once(background=True)
                     if on_pass is not None:
                         on_pass(report)
                     stop.wait(tick)
@@ -113,6 +116,7 @@ class WebServer:
                 log.exception("the worker thread stopped")
                 raise
             finally:
+                worker.tracker.stop()
                 worker.mark_stopped()
 
         thread = threading.Thread(target=loop, name="jobs-serve-worker", daemon=True)

@@ -20,7 +20,6 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,6 +28,7 @@ from starlette.responses import StreamingResponse
 from jobs.render import job_dict
 from jobs.service import JobService
 from jobs.store.activity import JobActivity
+from jobs.store.events import EventStore, StoredEvent
 
 MAX_JOB_EVENTS = 200  # more changed jobs than this in one tick: tell the page to reload its list
 WATCH_SECONDS = 30.0  # how long a look by the page counts as "someone is watching" (streamed first)
@@ -45,7 +45,7 @@ def sse(data: str, *, event: str | None = None, id: int | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def stored_event_json(event: Any) -> str:
+def stored_event_json(event: StoredEvent) -> str:
     """A journal event for the page; the payload is inserted exactly as the API sent it."""
     head = json.dumps(
         {
@@ -77,12 +77,12 @@ def job_ids_param(request: Request) -> list[str]:
 
 
 class LiveFeed:
-    """The SSE endpoint. `events` is the journal (None before it exists: job changes only)."""
+    """The SSE endpoint: the journal (`events`) and job changes (`activity`), tailed."""
 
     def __init__(
         self,
         service: JobService,
-        events: Any,
+        events: EventStore,
         activity: JobActivity,
         *,
         interval: float = 0.25,
@@ -115,7 +115,7 @@ class LiveFeed:
             await run_in_threadpool(self._watch, job_ids)
         while not self.stopping.is_set():
             sent = False
-            if self.events is not None and job_ids:
+            if job_ids:
                 batch = await run_in_threadpool(
                     self.events.tail, after_seq=cursor, job_ids=list(job_ids), limit=500
                 )
@@ -145,7 +145,5 @@ class LiveFeed:
             await asyncio.sleep(self.interval)
 
     def _watch(self, job_ids: Sequence[str]) -> None:
-        """Tell the worker these jobs have a watcher, so it streams them first (issue 9)."""
-        watch = getattr(self.service, "watch", None)  # exists once the journal is merged
-        if watch is not None:
-            watch(list(job_ids), seconds=WATCH_SECONDS)
+        """Tell the workers these jobs have a watcher, so they stream them first."""
+        self.service.watch(list(job_ids), seconds=WATCH_SECONDS)

@@ -65,6 +65,9 @@ def web(web_settings, clock, emulator) -> Iterator:
     try:
         yield server
     finally:
+        # Let every interaction end, so the worker's open streams end too instead of waiting
+        # out their read timeout when it stops.
+        clock.advance(7200)
         server.stop()
         app.close()
         worker_app.close()

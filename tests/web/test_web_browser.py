@@ -93,9 +93,12 @@ def test_cancel_a_deep_research_job(open_page, web, advance_until):
     (job_id,) = turn_ids(page)
     service = web.app.service
     assert service.get_job(job_id).agent == web.app.settings["defaults.agent"]
-    advance_until(lambda: service.get_job(job_id).status == "in_progress", what="running")
     advance_until(
-        lambda: turn(page, job_id).get_attribute("data-status") == "in_progress", what="shown"
+        lambda: (
+            turn(page, job_id).get_attribute("data-status") == "in_progress"
+            and page.locator('.event[data-type="step.delta"]').count() > 0
+        ),
+        what="the research running, its events arriving",
     )
     turn(page, job_id).locator("button.cancel").click()
     advance_until(
@@ -161,7 +164,7 @@ def test_a_reload_and_a_second_tab_show_the_same_conversation(open_page, web, ad
     # A message written in the second tab appears in the first as the next turn.
     send(other.page, "Third question, from the other tab")
     wait_for(lambda: len(turn_ids(page)) == 3, what="the other tab's message")
-    assert turn_ids(page) == turn_ids(other.page)
+    wait_for(lambda: turn_ids(page) == turn_ids(other.page), what="the same three turns")
 
 
 def test_phone_width(open_page, web, advance_until):
@@ -197,3 +200,108 @@ def test_shift_enter_is_a_new_line_and_enter_sends(open_page, web):
     assert turn(page, job_id).locator(".bubble").inner_text() == "line one\nline two"
     request = json.loads(web.app.service.get_job(job_id).request_json)
     assert request["input"] == "line one\nline two"
+
+
+def page_seqs(page) -> list[int]:
+    return page.eval_on_selector_all("#event-list li", "ns => ns.map(n => Number(n.dataset.seq))")
+
+
+def journal(web, job_id: str):
+    return web.app.service.events(job_id)
+
+
+def test_events_stream_in_and_a_reload_mid_stream_loses_and_doubles_nothing(
+    open_page, web, advance_until
+):
+    tab = open_page()
+    page = tab.page
+    page.select_option("#target-kind", "agent")
+    send(page, "How did background job queues evolve?")
+    wait_for(lambda: turn_ids(page), what="the turn")
+    (job_id,) = turn_ids(page)
+    research = turn(page, job_id)
+    advance_until(
+        lambda: research.locator(".thought").count() >= 2 and len(page_seqs(page)) >= 12,
+        step=10.0,
+        what="thought summaries and events streaming in",
+    )
+    assert research.get_attribute("data-status") == "in_progress"
+    before = page_seqs(page)
+    stored = [e.seq for e in journal(web, job_id)]
+    assert before == stored[: len(before)]  # in journal order, each once
+    types = page.eval_on_selector_all("#event-list .etype", "ns => ns.map(n => n.textContent)")
+    assert types[0] == "interaction.created" and "step.delta" in types
+    assert research.locator(".thoughts").is_visible()  # set apart from the answer
+    tab.screenshot("1-streaming")
+
+    page.reload()
+    page.wait_for_selector("#conn[data-state=live]")
+    wait_for(lambda: page_seqs(page)[: len(before)] == before, what="the replay after a reload")
+    advance_until(
+        lambda: (
+            research.get_attribute("data-status") == "completed"
+            and research.locator(".usage").inner_text()
+        ),
+        step=20.0,
+        timeout=60.0,
+        what="the research to finish",
+    )
+    stored = journal(web, job_id)
+    wait_for(lambda: len(page_seqs(page)) == len(stored), what="every event on the page")
+    assert page_seqs(page) == [e.seq for e in stored]  # nothing lost, nothing doubled
+    assert page.evaluate("jobsPage.seen.size") == len(stored)
+    # The answer the page built from the deltas is the one the store recorded.
+    built = page.evaluate(
+        """id => jobsPage.live.get(id).steps.filter(s => s && s.type === 'model_output')
+        .map(s => s.text).join('')""",
+        job_id,
+    )
+    assert built == web.app.service.get_result(job_id).output_text
+    assert "Sources" in research.locator(".answer").inner_text()
+    # The inspector shows each event's payload as received.
+    last = page.locator("#event-list li").last
+    last.locator(".event-head").click()
+    shown = json.loads(last.locator(".epayload").inner_text())
+    assert shown == stored[-1].payload
+    tab.screenshot("2-done")
+
+
+def test_a_dropped_connection_resumes_from_the_last_event(chromium, web, advance_until):
+    from proxy import CuttableProxy
+
+    proxy = CuttableProxy(web.port)
+    context = chromium.new_context(viewport={"width": 1400, "height": 860})
+    try:
+        page = context.new_page()
+        page.goto(proxy.url)
+        page.wait_for_selector("#conn[data-state=live]")
+        page.select_option("#target-kind", "agent")
+        send(page, "Resume me")
+        wait_for(lambda: turn_ids(page), what="the turn")
+        (job_id,) = turn_ids(page)
+        advance_until(lambda: len(page_seqs(page)) >= 8, step=10.0, what="some events")
+        had = page_seqs(page)
+        streams = len(proxy.stream_requests())
+        proxy.cut()
+        wait_for(lambda: page.get_attribute("#conn", "data-state") != "live", what="the drop")
+        wait_for(
+            lambda: (
+                len(proxy.stream_requests()) > streams
+                and page.get_attribute("#conn", "data-state") == "live"
+            ),
+            what="the browser reconnecting by itself",
+        )
+        resumed = proxy.stream_requests()[-1].lower()
+        assert f"last-event-id: {had[-1]}\r\n" in resumed, resumed
+        advance_until(
+            lambda: turn(page, job_id).get_attribute("data-status") == "completed",
+            step=20.0,
+            timeout=60.0,
+            what="the research to finish",
+        )
+        stored = [e.seq for e in journal(web, job_id)]
+        wait_for(lambda: page_seqs(page) == stored, what="every event once, in order")
+        assert page.evaluate("jobsPage.duplicatesSkipped || 0") == 0  # resumed, not replayed
+    finally:
+        context.close()
+        proxy.close()

@@ -327,7 +327,10 @@
       list.dataset.len = String(thoughts.join("").length);
     }
     const queries = searches(turn);
-    article.querySelector(".searches").textContent = queries.length ? "Searched: " + queries.join(" · ") : "";
+    const distinct = Array.from(new Set(queries));
+    article.querySelector(".searches").textContent = queries.length
+      ? "Searched " + queries.length + (queries.length === 1 ? " time: " : " times: ") + distinct.join(" · ")
+      : "";
 
     const text = answerText(turn);
     const answer = article.querySelector(".answer");
@@ -518,9 +521,12 @@
     }
     state.seen.add(ev.seq);
     state.lastSeq = Math.max(state.lastSeq, ev.seq);
+    const before = state.live.has(ev.job_id) ? state.live.get(ev.job_id).status : null;
     applyEvent(ev);
     appendInspector(ev);
     scheduleRender(ev.job_id);
+    const job = state.jobs.get(ev.job_id);
+    if (job && state.live.get(ev.job_id).status !== before) renderJobRow(job);
   }
 
   function preview(payload) {
@@ -672,14 +678,22 @@
     return li;
   }
 
+  // The store's status, or for a job of the open conversation what its stream said since.
+  function shownStatus(job) {
+    const live = state.live.get(job.id);
+    if (!TERMINAL.has(job.status) && live && live.status) return live.status;
+    return job.status;
+  }
+
   function fillJobRow(li, job) {
     li.textContent = "";
-    li.dataset.status = job.status;
+    const status = shownStatus(job);
+    li.dataset.status = status;
     const open = el("button", "job-open");
     open.type = "button";
     const top = el("span", "job-top");
-    const badge = el("span", "badge status", statusLabel(job.status));
-    badge.dataset.status = job.status;
+    const badge = el("span", "badge status", statusLabel(status));
+    badge.dataset.status = status;
     top.appendChild(badge);
     top.appendChild(el("span", "job-id", job.id));
     top.appendChild(el("span", "job-age muted", age(job.created_at)));
