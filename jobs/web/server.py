@@ -45,6 +45,15 @@ def page_url(host: str, port: int, guard: Guard) -> str:
     return f"{base}?token={guard.access_token}" if guard.access_token else base
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising Ctrl-C / SIGTERM once it has shut down: stopping the page is a
+    clean exit of `gjobs serve`, not a death by signal."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
 class WebServer:
     def __init__(
         self,
@@ -88,7 +97,7 @@ class WebServer:
             timeout_graceful_shutdown=2,
             server_header=False,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         return self._server
 
     def start_worker(self, on_pass: Callable[[Any], None] | None = None) -> None:
