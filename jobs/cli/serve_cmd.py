@@ -78,7 +78,8 @@ def serve(
         )
         if guard.access_token:
             ctx.err_console.print(
-                "  reachable from other machines: anyone with this URL (its token) can use it",
+                f"  from other machines: the same address with this machine's name or IP "
+                f"(port {server.port}, ?token=...); anyone with the token can use the page",
                 soft_wrap=True,
             )
         if open_browser:

@@ -23,6 +23,7 @@ from jobs.web.security import Guard
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 10.0
+PAGE_TICK = 0.5  # seconds between the serve worker's passes (or worker.tick, if shorter)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -110,7 +111,9 @@ class WebServer:
         from jobs.worker import Worker
 
         worker = Worker(self.worker_app.service)
-        tick = self.worker_tick or float(self.worker_app.settings["worker.tick"])
+        # A pass at least every PAGE_TICK: a message that waits for its predecessor is sent
+        # within that of the predecessor's end (the tracker records ends as they stream in).
+        tick = self.worker_tick or min(PAGE_TICK, float(self.worker_app.settings["worker.tick"]))
         stop = threading.Event()
 
         def loop() -> None:
