@@ -196,6 +196,7 @@ class StreamFollower:
             try:
                 for event in handle:
                     self.last_activity = service.clock.monotonic()
+                    self.stalls = 0  # it talks: only consecutive silences count
                     tracker.writer.put(job.id, event)
                     if terminal_status_of(event):
                         ended = True
@@ -332,6 +333,7 @@ class Tracker:
         self._renewed_at = service.clock.monotonic()
         self._monitor: threading.Thread | None = None
         self.writer = JournalWriter(service)
+        self.streaming = False  # open streams (the daemon, `jobs follow`); one-pass polls do not
         self.finished = 0  # jobs recorded terminal by streams and background polls
 
     # -- one pass ----------------------------------------------------------------------------------
@@ -350,6 +352,7 @@ class Tracker:
         report = PassReport()
         if not self.service.begin_pass(report):
             return report
+        self.streaming = streams
         self.submit_ready(report, wait_for_calls=wait_for_calls, job_ids=job_ids)
         if streams and self.mode == "stream" and not self.service._paused():
             self.start_streams(job_ids=job_ids)
@@ -381,6 +384,8 @@ class Tracker:
             if service._paused():
                 return "paused"  # a 429 slows the whole process; the job stays pending
             service._submit_once(job_id)
+            if self.mode == "stream" and self.streaming and not self.stopping.is_set():
+                self.start_streams(job_ids=[job_id])  # follow it from its first event
             return "submitted"
         except (GatewayError, StoreError) as exc:
             log.warning("job %s: %s", job_id, exc)
@@ -550,12 +555,15 @@ class Tracker:
                 try:
                     self.check_streams()
                     if not self.service._paused():
+                        if self.mode == "stream":
+                            self.start_streams()
                         self.dispatch_polls(report, wait_for_calls=False)
                 except StoreError as exc:
                     log.warning("store unavailable, will retry: %s", exc)
                 except Exception:
                     log.exception("tracker loop failed; continuing")
 
+        self.streaming = True
         self._monitor = threading.Thread(target=loop, name="jobs-tracker", daemon=True)
         self._monitor.start()
 
