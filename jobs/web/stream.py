@@ -19,7 +19,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,6 +31,9 @@ from jobs.store.activity import JobActivity
 from jobs.store.events import EventStore, StoredEvent
 
 MAX_JOB_EVENTS = 200  # more changed jobs than this in one tick: tell the page to reload its list
+SETTLE_SECONDS = (
+    2.0  # how late a journal transaction may commit after a later one and still be sent
+)
 WATCH_SECONDS = 30.0  # how long a look by the page counts as "someone is watching" (streamed first)
 
 
@@ -76,6 +79,57 @@ def job_ids_param(request: Request) -> list[str]:
     return [part for part in (p.strip() for p in raw.split(",")) if part][:200]
 
 
+class JournalCursor:
+    """Where one page is in the journal, read so that no event is skipped.
+
+    On SQLite writes are serial, so seq order is commit order. On PostgreSQL several workers write
+    at once: a transaction holding seq 10 can commit after one holding seq 11, and a reader that
+    moved past 11 would never see 10. So the last `settle` seconds of what was sent are read again
+    each time, and what was already sent is skipped: an event that commits late (within `settle`
+    of a later one) is still sent, once. Per job the order is kept (one stream writes a job's
+    events, in order); across jobs a late event arrives after a later seq, which the page places
+    by its seq.
+    """
+
+    def __init__(
+        self,
+        events: EventStore,
+        job_ids: Sequence[str],
+        after: int,
+        *,
+        settle: float = SETTLE_SECONDS,
+        limit: int = 500,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.events = events
+        self.job_ids = list(job_ids)
+        self.floor = after  # every seq up to here was sent, or settled before it was
+        self.settle = settle
+        self.limit = limit
+        self.clock = clock
+        self._sent: dict[int, float] = {}  # seq above the floor -> when it was sent
+
+    def poll(self) -> list[StoredEvent]:
+        """The events not sent yet (at most `limit`), in seq order."""
+        now = self.clock()
+        new: list[StoredEvent] = []
+        cursor = self.floor
+        while len(new) < self.limit:
+            batch = self.events.tail(after_seq=cursor, job_ids=self.job_ids, limit=self.limit)
+            for event in batch:
+                if event.seq not in self._sent and len(new) < self.limit:
+                    new.append(event)
+                    self._sent[event.seq] = now
+            if len(batch) < self.limit:
+                break
+            cursor = batch[-1].seq
+        settled = [seq for seq, at in self._sent.items() if at <= now - self.settle]
+        if settled:
+            self.floor = max(self.floor, max(settled))
+            self._sent = {seq: at for seq, at in self._sent.items() if seq > self.floor}
+        return new
+
+
 class LiveFeed:
     """The SSE endpoint: the journal (`events`) and job changes (`activity`), tailed."""
 
@@ -106,24 +160,21 @@ class LiveFeed:
         )
 
     async def _messages(self, after: int, job_ids: Sequence[str]) -> AsyncIterator[str]:
-        cursor = after
+        journal = JournalCursor(self.events, job_ids, after)
         changes = await run_in_threadpool(self.activity.last_change)
         yield "retry: 1000\n\n"
-        yield sse(json.dumps({"after": cursor, "jobs": list(job_ids)}), event="hello")
+        yield sse(json.dumps({"after": after, "jobs": list(job_ids)}), event="hello")
         last_sent = last_watch = time.monotonic()
         if job_ids:
             await run_in_threadpool(self._watch, job_ids)
         while not self.stopping.is_set():
             sent = False
             if job_ids:
-                batch = await run_in_threadpool(
-                    self.events.tail, after_seq=cursor, job_ids=list(job_ids), limit=500
-                )
+                batch = await run_in_threadpool(journal.poll)
                 for event in batch:
                     yield sse(stored_event_json(event), event="journal", id=event.seq)
-                    cursor = event.seq
                     sent = True
-                if len(batch) >= 500:
+                if len(batch) >= journal.limit:
                     continue  # more waiting: no pause
             changes, changed = await run_in_threadpool(self.activity.changed_since, changes)
             if changed:
