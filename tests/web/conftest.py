@@ -44,9 +44,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 @pytest.fixture
-def web_settings(make_settings):
+def web_db_url() -> str | None:
+    """The store of the page under test: SQLite in tmp_path (a module may ask for both backends)."""
+    return None
+
+
+@pytest.fixture
+def web_settings(make_settings, web_db_url):
     # Polls are due at once (min interval 0.2 s of fake time) so each advance shows up quickly.
-    return make_settings(**{"polling.min_interval": 0.2, "worker.tick": 0.05})
+    return make_settings(web_db_url, **{"polling.min_interval": 0.2, "worker.tick": 0.05})
 
 
 @pytest.fixture

@@ -20,6 +20,12 @@ from jobs.web.security import Guard
 TEST_KEY = "test-key"  # the key tests/conftest.py gives every test's settings
 
 
+@pytest.fixture
+def web_db_url(database_url) -> str:
+    """These tests run on SQLite and on PostgreSQL (when JOBS_TEST_POSTGRES_URL is set)."""
+    return database_url
+
+
 def page_token(client: Client) -> str:
     html = client.get("/").text
     return re.search(r'name="jobs-token" content="([^"]+)"', html).group(1)
