@@ -32,3 +32,40 @@ def test_changed_since_names_each_changed_job_once_in_order(database):
             break
         seen += ids
     assert set(seen) == {a.id, b.id}
+
+
+def test_the_webhook_receiver_is_left_to_its_own_signature_check():
+    """Google's webhook deliveries carry no page token and no Origin: the guard lets /webhooks/
+    through to issue 13's receiver (which verifies signatures) and nothing else."""
+    import asyncio
+
+    from jobs.web.security import Guard, GuardMiddleware
+
+    reached: list[str] = []
+
+    async def app(scope, receive, send):
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    guard = GuardMiddleware(app, Guard(loopback_only=False, access_token="secret"))
+    statuses: list[int] = []
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}"}
+
+    for path in ("/webhooks/interactions", "/api/messages"):
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "headers": [(b"host", b"jobs.example.net")],
+            "query_string": b"",
+        }
+        asyncio.run(guard(scope, receive, send))
+    assert reached == ["/webhooks/interactions"]
+    assert statuses == [204, 401]
