@@ -577,7 +577,7 @@
 
   function updateEventCount() {
     const n = state.seen.size;
-    $("event-count").textContent = n ? n + " events" : "";
+    $("event-count").textContent = n ? n + (n === 1 ? " event" : " events") : "";
     $("tab-event-count").textContent = n ? String(n) : "";
   }
 
@@ -692,8 +692,10 @@
     const open = el("button", "job-open");
     open.type = "button";
     const top = el("span", "job-top");
-    const badge = el("span", "badge status", statusLabel(status));
+    const waiting = status === "pending" && job.parent_job_id;
+    const badge = el("span", "badge status", waiting ? "waiting" : statusLabel(status));
     badge.dataset.status = status;
+    if (waiting) badge.title = "waits for " + job.parent_job_id + " to finish";
     top.appendChild(badge);
     top.appendChild(el("span", "job-id", job.id));
     top.appendChild(el("span", "job-age muted", age(job.created_at)));
