@@ -143,6 +143,7 @@ _COMMAND_MODULES = (
     "batch_cmds",
     "report_cmds",
     "webhooks_cmds",
+    "serve_cmd",
 )
 
 

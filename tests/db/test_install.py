@@ -35,6 +35,7 @@ print(json.dumps({
     "migrations": str(jobs.migrate.migrations_dir()),
     "versions": [row[0] for row in versions],
     "checkout_on_path": any(Path(p or ".").resolve() == Path(sys.argv[2]) for p in sys.path),
+    "web_static": sorted(f.name for f in (Path(jobs.__file__).parent / "web" / "static").iterdir()),
 }))
 """
 
@@ -72,3 +73,5 @@ def test_wheel_install_opens_and_migrates_a_store(tmp_path):
     assert Path(result["migrations"]) == site / "jobs" / "_migrations"
     assert result["versions"] == [SCHEMA_HEAD]
     assert result["checkout_on_path"] is False
+    # `gjobs serve`'s page ships in the wheel (no build step, nothing fetched at run time).
+    assert {"index.html", "app.js", "app.css", "markdown.js"} <= set(result["web_static"])
