@@ -367,14 +367,16 @@ class JobService:
         # The label and the turn before are in the stored request unless they were not known when
         # the job was recorded (a turn queued behind one still being created): added here, and
         # then (only then) the request is stored again as it was sent.
-        sent = {"labels": body.get("labels", {}), "prev": body.get("previous_interaction_id")}
+        # The same for the webhook a create asks for (webhooks.public_url may be set since).
+        added_at_send = ("labels", "previous_interaction_id", "webhook_config")
+        sent = {key: body.get(key) for key in added_at_send}
         body["labels"] = {**body.get("labels", {}), JOB_LABEL: job.id}
         body.update(self.webhooks.request_fields(job.id))
         if job.parent_job_id:
             parent = self.store.get_job(job.parent_job_id)
             if parent.interaction_id:
                 body["previous_interaction_id"] = parent.interaction_id
-        changed = sent != {"labels": body["labels"], "prev": body.get("previous_interaction_id")}
+        changed = sent != {key: body.get(key) for key in added_at_send}
         crash_point("submit.before_create")
         try:
             remote = self.gateway.create(body)

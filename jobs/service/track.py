@@ -198,7 +198,11 @@ class StreamFollower:
                     self.last_activity = service.clock.monotonic()
                     self.stalls = 0  # it talks: only consecutive silences count
                     tracker.writer.put(job.id, event)
-                    if terminal_status_of(event):
+                    # A terminal status_update comes before the `interaction.completed` that
+                    # carries the final resource: read on to that one (or to the stream's end).
+                    if event.get("event_type") == "interaction.completed" and terminal_status_of(
+                        event
+                    ):
                         ended = True
                         break
                 else:
@@ -486,6 +490,8 @@ class Tracker:
                     remote_updated=remote.updated,
                     next_poll_at=now + timedelta(seconds=service._poll_delay(job, now)),
                 )
+                if remote.usage:  # usage while running (not every API reports it): for budgets
+                    service.budgets.store.record_live(job.id, remote.usage, source="poll", now=now)
                 with self._lock:
                     self._outcomes.append(outcome)
                     full = len(self._outcomes) >= _RECORD_BATCH
