@@ -15,7 +15,6 @@ those jobs used reaches the ceiling (the budget then records that it tripped, an
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -124,6 +123,18 @@ def over_ceiling(
     return None
 
 
+# The events that may carry usage (interactions-api.md section 4.3).
+_USAGE_EVENTS = frozenset(
+    {
+        "interaction.created",
+        "interaction.status_update",
+        "step.delta",
+        "step.stop",
+        "interaction.completed",
+    }
+)
+
+
 class Budgets:
     """Budget rules over the store; `service` is the JobService whose cancel path is used."""
 
@@ -133,7 +144,6 @@ class Budgets:
         self.service = service
         self.store = UsageStore(service.store.db)
         self._prices = prices
-        self._journal: bool | None = None
 
     @property
     def prices(self) -> PriceTable:
@@ -213,31 +223,12 @@ class Budgets:
         return tokens
 
     def _streamed(self, job_id: str) -> dict[str, Any]:
-        """Usage from the event journal (issue 9's `interaction_events`), if this store has one."""
-        import sqlalchemy as sa
-
-        if self._journal is None:
-            with self.service.store.db.read() as session:
-                self._journal = sa.inspect(session.connection()).has_table("interaction_events")
-        if not self._journal:
-            return {}
-        with self.service.store.db.read() as session:
-            rows = session.execute(
-                sa.text(
-                    "SELECT payload FROM interaction_events WHERE job_id = :job_id AND event_type IN"
-                    " ('interaction.created', 'interaction.status_update', 'step.delta',"
-                    " 'step.stop', 'interaction.completed') ORDER BY seq"
-                ),
-                {"job_id": job_id},
-            ).all()
-        payloads = []
-        for (text,) in rows:
-            try:
-                payload = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(payload, dict):
-                payloads.append(payload)
+        """Usage the job's stream reported so far, from the event journal."""
+        payloads = [
+            event.payload
+            for event in self.service.journal.read(job_id)
+            if event.event_type in _USAGE_EVENTS and isinstance(event.payload, dict)
+        ]
         return streamed_usage(payloads)
 
     # -- batches and schedules ---------------------------------------------------------------------

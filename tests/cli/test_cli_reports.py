@@ -197,27 +197,13 @@ def test_db_backup_is_a_consistent_copy(cli, jobs_done, home, tmp_path):
 
 
 def test_streamed_usage_in_the_event_journal_trips_a_budget(cli, service, clock):
-    """Issue 9's journal (CONTRACTS.md: interaction_events) is read when the store has it; here the
-    table is made by hand, as its migration is not on this branch."""
-    import sqlalchemy as sa
-
     job = cli.submit("--research", "--budget", "500", "Research the history of maps.")
-    with service.store.db.write() as session:
-        connection = session.connection()
-        if not sa.inspect(connection).has_table("interaction_events"):
-            connection.exec_driver_sql(
-                "CREATE TABLE interaction_events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " job_id VARCHAR(16), event_id VARCHAR(255), event_type VARCHAR(64),"
-                " payload TEXT, received_at DATETIME)"
-            )
-        for index, tokens in enumerate((200, 250, 150)):
-            payload = {"event_type": "step.stop", "index": index,
-                       "step_usage": {"total_thought_tokens": tokens}}  # fmt: skip
-            connection.exec_driver_sql(
-                "INSERT INTO interaction_events (job_id, event_id, event_type, payload)"
-                " VALUES (?, ?, 'step.stop', ?)",
-                (job["id"], f"evt_{index}", json.dumps(payload)),
-            )
+    events = [
+        {"event_type": "step.stop", "index": index, "event_id": f"evt_{index}",
+         "step_usage": {"total_thought_tokens": tokens}}  # fmt: skip
+        for index, tokens in enumerate((200, 250, 150))
+    ]
+    assert service.journal.append(job["id"], events, clock.now()) == 3
     assert service.budgets.enforce(clock.now()) == [job["id"]]
     service.run_pass()  # sends the cancel
     shown = cli.json("show", job["id"])
