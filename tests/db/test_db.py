@@ -218,5 +218,7 @@ def test_bad_urls_are_store_errors(tmp_path):
 
 def test_unusable_path_is_a_store_error(tmp_path):
     (tmp_path / "jobs.db").mkdir()
-    with pytest.raises(StoreError, match=r"^the store at .*jobs\.db is a directory, not a jobs store"):
+    with pytest.raises(
+        StoreError, match=r"^the store at .*jobs\.db is a directory, not a jobs store"
+    ):
         open_database(default_sqlite_url(tmp_path))
