@@ -15,9 +15,6 @@ from jobs.errors import UsageError
 pass_ctx = click.make_pass_decorator(CliContext)
 
 
-ALIVE_EVERY = 60.0  # seconds of quiet after which the worker prints a line saying what it holds
-
-
 @click.command()
 @click.option(
     "--tick", type=click.FloatRange(min=0.1), help="Seconds between passes (config: worker.tick)."
@@ -53,6 +50,7 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
                 soft_wrap=True,
             )
         last_line = ctx.clock.monotonic()
+        alive_every = float(ctx.settings["worker.alive_every"])
 
         def say(line: str) -> None:
             nonlocal last_line
@@ -69,7 +67,7 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
                 if result.marked_unknown:
                     line += f", {result.marked_unknown} now submit_unknown"
                 say(line)
-            elif ctx.clock.monotonic() - last_line >= ALIVE_EVERY:
+            elif ctx.clock.monotonic() - last_line >= alive_every:
                 counts = app.store.count_by_status()
                 active = {s: n for s, n in counts.items() if not JobStatus(s).is_terminal}
                 held = ", ".join(f"{n} {s}" for s, n in sorted(active.items()))

@@ -260,3 +260,95 @@ def test_python_dash_m_jobs_is_the_same_program():
     )
     assert result.returncode == 0 and result.stdout.startswith("gjobs, version")
     assert (BIN / "gjobs").exists() and (BIN / "jobs").exists()
+
+
+# -- the pager -------------------------------------------------------------------------------------
+
+
+def _show_on_a_terminal(job_id: str, tmp_path: Path, *extra: str) -> tuple[bytes, Path]:
+    """`gjobs show` with a pseudo-terminal as stdin and stdout, and a PAGER that writes a file."""
+    import pty
+    import select
+    import time
+
+    paged = tmp_path / "paged.txt"
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "80", "LINES": "10", "TERM": "xterm", "PAGER": f"cat > {paged}"}
+    env.pop("LESS", None)
+    proc = subprocess.Popen(
+        [str(BIN / "gjobs"), "show", job_id, *extra], env=env, stdin=slave, stdout=slave
+    )
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+    proc.wait(timeout=10)
+    os.close(master)
+    assert proc.returncode == 0
+    return seen, paged
+
+
+@pytest.mark.slow
+def test_long_show_output_is_paged_on_a_terminal_only(cli, tmp_path):
+    job = cli.submit("word " * 300)  # its prompt alone is longer than a 10-line terminal
+    seen, paged = _show_on_a_terminal(job["id"], tmp_path)
+    assert paged.exists() and "word word" in paged.read_text()
+    paged.unlink()
+    seen, paged = _show_on_a_terminal(job["id"], tmp_path, "--no-pager")
+    assert not paged.exists() and b"word word" in seen
+    piped = subprocess.run(
+        [str(BIN / "gjobs"), "show", job["id"]],
+        env={**os.environ, "PAGER": f"cat > {paged}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0 and "word word" in piped.stdout and not paged.exists()
+
+
+@pytest.mark.slow
+def test_a_quiet_worker_says_it_is_alive_and_what_it_waits_on(home, monkeypatch, tmp_path):
+    import signal
+
+    from click.testing import CliRunner
+    from waiting import wait_for
+
+    from jobs.cli import cli as group
+    from jobs.emulator import EmulatorServer
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text("[worker]\ntick = 0.3\nalive_every = 1.0\n")
+    with EmulatorServer(speed=1) as emulator:  # a research run takes minutes: a quiet stretch
+        monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", emulator.base_url)
+        submitted = CliRunner().invoke(group, ["submit", "--research", "Research tea."])
+        assert submitted.exit_code == 0, submitted.output
+        log = tmp_path / "worker.err"
+        with open(log, "w") as sink:
+            proc = subprocess.Popen(
+                [str(BIN / "gjobs"), "worker"], env=dict(os.environ), stderr=sink, text=True
+            )
+        try:
+            wait_for(
+                lambda: "alive: waiting on 1 in_progress" in log.read_text(),
+                timeout=120,
+                what="the worker's alive line",
+            )
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log.read_text()
+    assert proc.returncode == 0 and text.strip().endswith("worker stopped")
+    quiet = subprocess.run(
+        [str(BIN / "gjobs"), "worker", "-q", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert "Print nothing but errors." in quiet.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.db import SQLITE_HEADER, default_sqlite_url, open_database
+from jobs.db import default_sqlite_url, open_database
 from jobs.errors import StoreError
 
 GJOBS = str(Path(sys.executable).parent / "gjobs")
@@ -45,7 +45,7 @@ def test_a_new_store_is_a_whole_wal_database_from_the_start(tmp_path):
     path = tmp_path / "home" / "jobs.db"
     _prepare_sqlite_file(path)
     header = path.read_bytes()[:100]
-    assert header.startswith(SQLITE_HEADER)
+    assert header.startswith(b"SQLite format 3\x00")
     assert header[18:20] == b"\x02\x02"  # file format versions 2/2: WAL
     assert sorted(p.name for p in path.parent.iterdir()) == ["jobs.db"]  # no temporary left
     assert path.stat().st_mode & 0o777 == 0o600

@@ -42,7 +42,7 @@ class Step:
 
     @property
     def interrupted(self) -> bool:
-        return bool(self.expected) and self.expected[-1].strip() == "^C"
+        return any(line.strip() == "^C" for line in self.expected)
 
 
 def tour_steps(readme: str) -> list[Step]:
