@@ -185,6 +185,19 @@ def line_pattern(line: str, ids: set[str]) -> re.Pattern[str]:
 def _token_pattern(word: str, ids: set[str]) -> str:
     if "/" in word:
         return r"\S+"  # a path or a URL
+    pattern = _pieces_pattern(word, ids)
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9.-]{3,}", word) and not _is_id(word, ids):
+        # A word the actual table may cut to fit (`deep-research-preview-04-20…`).
+        cuts = "|".join(re.escape(word[:n]) + "…" for n in range(3, len(word)))
+        return f"(?:{pattern}|{cuts})"
+    return pattern
+
+
+def _is_id(word: str, ids: set[str]) -> bool:
+    return word in ids or (len(word) == 6 and any(c.isdigit() for c in word))
+
+
+def _pieces_pattern(word: str, ids: set[str]) -> str:
     pattern = ""
     for piece in re.split(r"(\x00ELLIPSIS\x00|int_[0-9a-f]+|worker:\S+|─+)", word):
         if not piece:
