@@ -26,6 +26,7 @@ def _cli(home: Path, *args: str, prefix: list[str] = ()) -> subprocess.Completed
         "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9",  # nothing listens: no request may be needed
         "COLUMNS": "100",
         "HOME": str(home),
+        **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
     }
     return subprocess.run(
         [*prefix, GJOBS, *args],
