@@ -85,7 +85,13 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what the pass did as JSON.")
 @pass_ctx
 def poll(ctx: CliContext, once: bool, as_json: bool) -> None:
-    """Do one worker pass (submit ready jobs, poll due ones) and exit."""
+    """Do one worker pass (submit ready jobs, poll due ones) and exit.
+
+    \b
+    Examples:
+      gjobs poll --once
+      * * * * * gjobs poll --once        # a crontab line: a pass every minute
+    """
     from dataclasses import asdict
 
     from jobs.worker import Worker
@@ -110,7 +116,12 @@ def poll(ctx: CliContext, once: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def config_command(ctx: CliContext, as_json: bool) -> None:
-    """Print the effective configuration and where each value came from (the key is hidden)."""
+    """Print the effective configuration and where each value came from (the key is hidden).
+
+    \b
+    Example:
+      gjobs config --json | jq -r '."store.url".value'
+    """
     values = ctx.settings.redacted()
     if as_json:
         click.echo(
@@ -147,7 +158,12 @@ def db() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was applied as JSON.")
 @pass_ctx
 def db_upgrade(ctx: CliContext, as_json: bool) -> None:
-    """Apply pending migrations to the store (also done whenever it is opened)."""
+    """Apply pending migrations to the store (also done whenever it is opened).
+
+    \b
+    Example:
+      JOBS_DB_URL=postgresql+psycopg://me@db:5432/jobs gjobs db upgrade
+    """
     from jobs.db import open_database
     from jobs.migrate import current_revision, upgrade
 
@@ -175,7 +191,13 @@ def db_upgrade(ctx: CliContext, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @pass_ctx
 def doctor(ctx: CliContext, as_json: bool) -> None:
-    """Check the store, workers, leases and jobs that need attention."""
+    """Check the store, workers, leases and jobs that need attention.
+
+    \b
+    Examples:
+      gjobs doctor
+      gjobs doctor --json
+    """
     from jobs.db import display_url
     from jobs.doctor import Check, run_checks
     from jobs.errors import StoreError
@@ -218,7 +240,12 @@ def doctor(ctx: CliContext, as_json: bool) -> None:
 )
 @pass_ctx
 def demo(ctx: CliContext, speed: float, keep: bool) -> None:
-    """Show the life of a few jobs on the built-in emulator (no key, no network)."""
+    """Show the life of a few jobs on the built-in emulator (no key, no network).
+
+    \b
+    Example:
+      gjobs demo --speed 600 --keep
+    """
     from jobs.demo import run_demo
 
     if speed <= 0:
