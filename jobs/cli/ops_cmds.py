@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobs.cli.context import CliContext
+from jobs.cli.output import print_plain_when_piped
 from jobs.errors import UsageError
 
 pass_ctx = click.make_pass_decorator(CliContext)
@@ -139,7 +140,7 @@ def config_command(ctx: CliContext, as_json: bool) -> None:
         cell = Text(str(value) if value != "" else '""')
         cell.append(f"  ({source})", style="dim")
         table.add_row(key, cell)
-    ctx.console.print(table)
+    print_plain_when_piped(ctx.console, table)
     path = ctx.settings.config_path or (ctx.settings.home / "config.toml")
     ctx.console.print(
         Text(
@@ -220,7 +221,7 @@ def doctor(ctx: CliContext, as_json: bool) -> None:
             detail = Text(f"{check.name}: ", style="bold")
             detail.append(check.detail)
             grid.add_row(Text(check.level, style=styles[check.level]), detail)
-        ctx.console.print(grid)
+        print_plain_when_piped(ctx.console, grid)
     if any(c.level == "fail" for c in checks):
         raise SystemExit(1)
 
