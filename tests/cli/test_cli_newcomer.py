@@ -352,3 +352,30 @@ def test_a_quiet_worker_says_it_is_alive_and_what_it_waits_on(home, monkeypatch,
         [str(BIN / "gjobs"), "worker", "-q", "--help"], capture_output=True, text=True, timeout=60
     )
     assert "Print nothing but errors." in quiet.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("zsh"), reason="needs zsh")
+def test_the_zsh_integration_leaves_job_control_to_the_builtin(tmp_path):
+    script = f"""
+export PATH={BIN}:$PATH
+autoload -Uz compinit && compinit -u -d {tmp_path}/zcompdump
+eval "$(gjobs shell-init zsh)"
+sleep 60 &
+echo "-- jobs"; jobs
+echo "-- jobs %1"; jobs %1
+echo "-- jobs --version"; jobs --version
+kill %1
+"""
+    result = subprocess.run(
+        ["zsh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "JOBS_HOME": str(tmp_path)},
+    )
+    sections = dict(part.split("\n", 1) for part in result.stdout.split("-- ")[1:])
+    assert "running" in sections["jobs"] and "sleep 60" in sections["jobs"]
+    assert "sleep 60" in sections["jobs %1"]
+    assert sections["jobs --version"].startswith("gjobs, version")
+    assert result.stderr == ""
