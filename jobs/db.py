@@ -316,6 +316,27 @@ def _sqlite_file(url: URL) -> Path | None:
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+def _refuse_foreign(path: Path) -> None:
+    """Look (read-only, before our connection switches it to WAL) whether an SQLite file is another
+    program's database: tables, none of them ours. Changing its journal mode would be a write."""
+    from urllib.parse import quote
+
+    try:
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return  # unreadable or corrupt: opening it says so, in SQLite's words
+    if tables and "alembic_version" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            f"the store at {path} is an SQLite database of something else (tables: {shown}), "
+            "not a jobs store; it was left as it is: point JOBS_HOME (or JOBS_DB_URL) elsewhere"
+        )
+
+
 def _prepare_sqlite_file(path: Path) -> None:
     """The directory 0700 (if we create it); the store made whole (0600, WAL) if there is none;
     an existing file that is not an SQLite database refused, never overwritten."""
@@ -378,12 +399,14 @@ def _check_is_sqlite(path: Path) -> None:
     """Refuse (never overwrite) an existing file that is not an SQLite database."""
     try:
         with open(path, "rb") as file:
-            header = file.read(len(SQLITE_HEADER))
+            header = file.read(20)
     except IsADirectoryError:
         raise StoreError(f"the store at {path} is a directory, not a jobs store") from None
     except OSError as error:
         raise StoreError(f"cannot read the store at {path}: {error.strerror or error}") from None
-    if header == SQLITE_HEADER:
+    if header.startswith(SQLITE_HEADER):
+        if header[18:19] != b"\x02":  # not WAL: not made by jobs (which always makes it WAL)
+            _refuse_foreign(path)
         return
     what = "an empty file (0 bytes)" if not header else "not an SQLite database"
     raise StoreError(

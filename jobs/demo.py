@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 from rich.panel import Panel
+from rich.rule import Rule
 from rich.text import Text
 
 from jobs import render
@@ -136,19 +137,21 @@ def _tour(console: Console, app, timeout: float) -> None:
                 thoughts=job_id == research.id,
             )
         )
+    # Plain lines, not a panel: a panel's borders would come along when a line is copied.
+    say(Rule("next", style="cyan"))
     say(
-        Panel(
-            "Every line below pastes into bash as it is (`jobs` alone is a shell builtin: the\n"
-            "program is also called `gjobs`; `gjobs shell-init --help` makes `jobs` work too).\n"
+        Text(
+            "`jobs` alone is a shell builtin, so the program is also called `gjobs`\n"
+            "(`gjobs shell-init --help` makes `jobs` work too).\n"
+            "Each line below pastes into bash as it is.\n"
             "Keep using the emulator, in one terminal:\n"
             "  .venv/bin/gjobs emulator --port 8765 --speed 60\n"
             "and in another:\n"
             "  export PATH=$PWD/.venv/bin:$PATH\n"
-            "  export GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8765 GEMINI_API_KEY=emulator-key\n"
+            "  export GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8765\n"
+            "  export GEMINI_API_KEY=emulator-key\n"
             '  gjobs submit --wait "hello"\n'
-            'Or for real: set GEMINI_API_KEY (unset GOOGLE_GEMINI_BASE_URL), then `gjobs submit "..."`\n'
-            "and `gjobs worker`. The README's tour walks through the rest.",
-            title="next",
-            border_style="cyan",
+            "Or for real: set GEMINI_API_KEY (and unset GOOGLE_GEMINI_BASE_URL), then\n"
+            '`gjobs submit "..."` and `gjobs worker`. The README\'s tour shows the rest.'
         )
     )

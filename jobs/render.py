@@ -128,13 +128,28 @@ def table_status_text(job: Job) -> Text:
     return Text(label, style=STATUS_STYLES.get(status, ""))
 
 
+_TARGET_SUFFIX = re.compile(r"(-preview)?(-\d{2}-\d{4}|-\d{4}-\d{2}-\d{2}|-\d{2,})?$")
+
+
+def short_target(name: str) -> str:
+    """A model or agent name without its `-preview` and release-date tail, for narrow tables:
+    `deep-research-preview-04-2026` -> `deep-research`, `gemini-3-flash-preview` -> `gemini-3-flash`."""
+    return _TARGET_SUFFIX.sub("", name, count=1) or name
+
+
 class JobsTable:
     """The `jobs list` table. It sizes its columns to the width it is given: the fixed columns
     (id, status, age, took, tokens) keep their width, and model/agent and prompt share the rest,
-    the prompt keeping at least ~20 characters while the model name yields first."""
+    the prompt keeping at least ~20 characters while the model name yields first.
+
+    Below NARROW columns (80 included) the prompt matters most: model names lose their
+    `-preview`/date tail and the `took` column gives way (`show` has it); the prompt keeps at
+    least PROMPT_NARROW characters before the model name is cut."""
 
     PROMPT_MIN = 20
     MODEL_MIN = 10
+    NARROW = 100
+    PROMPT_NARROW = 28
 
     def __init__(self, jobs: list[Job], now: datetime, *, title: str | None = None) -> None:
         self.jobs, self.now, self.title = jobs, now, title
@@ -146,16 +161,24 @@ class JobsTable:
         return Measurement(options.max_width, options.max_width)
 
     def table(self, width: int) -> Table:
-        rows = [self._row(job) for job in self.jobs]
-        headers = ("id", "status", "model/agent", "age", "took", "tokens", "prompt")
+        narrow = width < self.NARROW
+        rows = [self._row(job, narrow=narrow) for job in self.jobs]
+        headers = ["id", "status", "model/agent", "age", "took", "tokens", "prompt"]
+        if narrow:
+            del headers[4]
+            for row in rows:
+                del row[4]
+        numeric = [i for i, name in enumerate(headers) if name in ("age", "took", "tokens")]
 
         def natural(index: int) -> int:
             return max([len(headers[index])] + [row[index].cell_len for row in rows])
 
         gaps = 2 * (len(headers) - 1)  # padding (0, 1) between columns, none at the edges
-        fixed = sum(natural(i) for i in (0, 1, 3, 4, 5))
+        fixed = sum(natural(i) for i in (0, 1, *numeric))
         rest = max(0, width - gaps - fixed)
         model = min(natural(2), max(self.MODEL_MIN, rest - self.PROMPT_MIN), max(22, rest // 2))
+        if narrow:
+            model = min(natural(2), max(self.MODEL_MIN, rest - self.PROMPT_NARROW))
 
         table = Table(
             title=self.title,
@@ -168,21 +191,22 @@ class JobsTable:
         table.add_column("id", no_wrap=True, min_width=natural(0))
         table.add_column("status", no_wrap=True, min_width=natural(1))
         table.add_column("model/agent", no_wrap=True, width=model, overflow="ellipsis")
-        for name in ("age", "took", "tokens"):
-            table.add_column(name, justify="right", no_wrap=True)
+        for index in numeric:
+            table.add_column(headers[index], justify="right", no_wrap=True)
         table.add_column("prompt", no_wrap=True, overflow="ellipsis", ratio=1)
         for row in rows:
             table.add_row(*row)
         return table
 
-    def _row(self, job: Job) -> list[Text]:
+    def _row(self, job: Job, *, narrow: bool = False) -> list[Text]:
         prompt = Text(safe_text(job.prompt_excerpt))
         if job.job_status is JobStatus.PENDING and job.parent_job_id:
             prompt = Text(f"after {job.parent_job_id}: ", style="dim") + prompt
+        target = safe_text(job.target)
         return [
             Text(job.id),
             table_status_text(job),
-            Text(safe_text(job.target)),
+            Text(short_target(target) if narrow else target),
             Text(human_duration((self.now - job.created_at).total_seconds())),
             Text(human_duration(job_duration(job, self.now))),
             Text(human_tokens(job.total_tokens)),

@@ -328,7 +328,16 @@ def _is_loopback(host: str) -> bool:
     help="A webhook delivery fault: duplicate, reorder, delay (SECONDS), down or lose; N times (default 1, 0: always).",
 )
 def emulator_command(**options: Any) -> None:
-    """Serve a local emulator of the Gemini Interactions API."""
+    """Serve a local emulator of the Gemini Interactions API.
+
+    A port that is taken is an error at once: pick another, or --port 0 for any free one (the
+    URL it prints says which).
+
+    \b
+    Examples:
+      gjobs emulator --port 8765 --speed 600 &
+      gjobs emulator --port 0 --fail-next create:429:2 --retry-after 1
+    """
     from jobs.emulator import EmulatorBackend
     from jobs.emulator.server import serve
 

@@ -10,12 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from jobs.cli.context import CliContext
+from jobs.cli.output import print_plain_when_piped
 from jobs.errors import UsageError
 
 pass_ctx = click.make_pass_decorator(CliContext)
-
-
-ALIVE_EVERY = 60.0  # seconds of quiet after which the worker prints a line saying what it holds
 
 
 @click.command()
@@ -67,6 +65,7 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool, webhook_port: int |
                 soft_wrap=True,
             )
         last_line = ctx.clock.monotonic()
+        alive_every = float(ctx.settings["worker.alive_every"])
 
         def say(line: str) -> None:
             nonlocal last_line
@@ -83,7 +82,7 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool, webhook_port: int |
                 if result.marked_unknown:
                     line += f", {result.marked_unknown} now submit_unknown"
                 say(line)
-            elif ctx.clock.monotonic() - last_line >= ALIVE_EVERY:
+            elif ctx.clock.monotonic() - last_line >= alive_every:
                 counts = app.store.count_by_status()
                 active = {s: n for s, n in counts.items() if not JobStatus(s).is_terminal}
                 held = ", ".join(f"{n} {s}" for s, n in sorted(active.items()))
@@ -109,7 +108,13 @@ def worker(ctx: CliContext, tick: float | None, quiet: bool, webhook_port: int |
 @click.option("--json", "as_json", is_flag=True, help="Print what the pass did as JSON.")
 @pass_ctx
 def poll(ctx: CliContext, once: bool, as_json: bool) -> None:
-    """Do one worker pass (submit ready jobs, poll due ones) and exit."""
+    """Do one worker pass (submit ready jobs, poll due ones) and exit.
+
+    \b
+    Examples:
+      gjobs poll --once
+      * * * * * gjobs poll --once        # a crontab line: a pass every minute
+    """
     from dataclasses import asdict
 
     from jobs.worker import Worker
@@ -134,7 +139,12 @@ def poll(ctx: CliContext, once: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def config_command(ctx: CliContext, as_json: bool) -> None:
-    """Print the effective configuration and where each value came from (the key is hidden)."""
+    """Print the effective configuration and where each value came from (the key is hidden).
+
+    \b
+    Example:
+      gjobs config --json | jq -r '."store.url".value'
+    """
     values = ctx.settings.redacted()
     if as_json:
         click.echo(
@@ -152,7 +162,7 @@ def config_command(ctx: CliContext, as_json: bool) -> None:
         cell = Text(str(value) if value != "" else '""')
         cell.append(f"  ({source})", style="dim")
         table.add_row(key, cell)
-    ctx.console.print(table)
+    print_plain_when_piped(ctx.console, table)
     path = ctx.settings.config_path or (ctx.settings.home / "config.toml")
     ctx.console.print(
         Text(
@@ -171,7 +181,12 @@ def db() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was applied as JSON.")
 @pass_ctx
 def db_upgrade(ctx: CliContext, as_json: bool) -> None:
-    """Apply pending migrations to the store (also done whenever it is opened)."""
+    """Apply pending migrations to the store (also done whenever it is opened).
+
+    \b
+    Example:
+      JOBS_DB_URL=postgresql+psycopg://me@db:5432/jobs gjobs db upgrade
+    """
     from jobs.db import open_database
     from jobs.migrate import current_revision, upgrade
 
@@ -199,7 +214,13 @@ def db_upgrade(ctx: CliContext, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @pass_ctx
 def doctor(ctx: CliContext, as_json: bool) -> None:
-    """Check the store, workers, leases and jobs that need attention."""
+    """Check the store, workers, leases and jobs that need attention.
+
+    \b
+    Examples:
+      gjobs doctor
+      gjobs doctor --json
+    """
     from jobs.db import display_url
     from jobs.doctor import Check, run_checks
     from jobs.errors import StoreError
@@ -222,7 +243,7 @@ def doctor(ctx: CliContext, as_json: bool) -> None:
             detail = Text(f"{check.name}: ", style="bold")
             detail.append(check.detail)
             grid.add_row(Text(check.level, style=styles[check.level]), detail)
-        ctx.console.print(grid)
+        print_plain_when_piped(ctx.console, grid)
     if any(c.level == "fail" for c in checks):
         raise SystemExit(1)
 
@@ -242,7 +263,12 @@ def doctor(ctx: CliContext, as_json: bool) -> None:
 )
 @pass_ctx
 def demo(ctx: CliContext, speed: float, keep: bool) -> None:
-    """Show the life of a few jobs on the built-in emulator (no key, no network)."""
+    """Show the life of a few jobs on the built-in emulator (no key, no network).
+
+    \b
+    Example:
+      gjobs demo --speed 600 --keep
+    """
     from jobs.demo import run_demo
 
     if speed <= 0:
