@@ -275,6 +275,8 @@ def _on_sqlite_connect(dbapi_connection, connection_record) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # After a large write (a 50 MB prompt) the WAL file would keep its size for good.
+        cursor.execute("PRAGMA journal_size_limit = 8388608")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()

@@ -406,7 +406,8 @@ def _to_remote(result: Any) -> RemoteInteraction:
     with warnings.catch_warnings():
         # A lenient (unvalidated) model warns on dump when a field has the wrong type.
         warnings.simplefilter("ignore")
-        raw = result.model_dump(mode="json", exclude_none=True)
+        # `input` echoes the request (which we store already): a 50 MB prompt is not copied again.
+        raw = result.model_dump(mode="json", exclude_none=True, exclude={"input"})
     raw.pop("output_text", None)  # computed by the SDK, not part of the resource
     steps = raw.get("steps") if isinstance(raw.get("steps"), list) else []
     usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}

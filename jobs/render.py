@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from jobs.payloads import expand_steps
 from jobs.status import JobStatus
 
 if TYPE_CHECKING:  # jobs.models imports SQLModel; listings render store/queries.py rows too
@@ -427,10 +428,12 @@ def job_detail_dict(
 ) -> dict[str, Any]:
     """`show --json`: the listing fields plus output, error, thoughts, steps and history."""
     data = job_dict(job, labels)
+    request = json.loads(job.request_json or "{}")
+    steps = json.loads(result.steps_json) if result else []
     data.update(
         {
             "previous_interaction_id": job.previous_interaction_id,
-            "request": json.loads(job.request_json or "{}"),
+            "request": request,
             "remote_created_at": _iso(job.remote_created_at),
             "remote_updated_at": _iso(job.remote_updated_at),
             "last_polled_at": _iso(job.last_polled_at),
@@ -440,7 +443,7 @@ def job_detail_dict(
             if (job.error_code or job.error_message)
             else None,
             "thoughts": json.loads(result.thoughts_json) if result else [],
-            "steps": json.loads(result.steps_json) if result else [],
+            "steps": expand_steps(steps, request.get("input")),
             "usage_detail": json.loads(result.usage_json) if result else {},
             "events": [{"at": _iso(e.at), "kind": e.kind, "detail": e.detail} for e in events],
         }

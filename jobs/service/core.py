@@ -45,6 +45,7 @@ from jobs.errors import (
 )
 from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus
+from jobs.payloads import compact_steps
 from jobs.service.recovery import Recovery
 from jobs.service.webhooks import WebhookReceiver
 from jobs.store import EventStore, JobFilter, JobStore, StoredEvent, TerminalResult
@@ -705,7 +706,8 @@ class JobService:
                 result=TerminalResult(
                     output_text=remote.output_text,
                     thoughts=remote.thoughts,
-                    steps=remote.steps,
+                    # a large prompt is in the request already: the steps name it (stored once)
+                    steps=compact_steps(remote.steps, lambda: self.store.request_input(job.id)),
                     usage=remote.usage,
                     errors=remote.errors,
                     raw=remote.raw,

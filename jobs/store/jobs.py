@@ -193,6 +193,12 @@ class JobStore:
         with self.db.read() as session:
             return session.get(JobResult, job_id)
 
+    def request_input(self, job_id: str) -> Any:
+        """The `input` of the request stored for a job (None if there is none)."""
+        with self.db.read() as session:
+            request = session.exec(select(Job.request_json).where(Job.id == job_id)).first()
+        return json.loads(request).get("input") if request else None
+
     def get_result_head(self, job_id: str, max_chars: int) -> JobResult | None:
         """The result with only the first `max_chars` characters of the output and none of the
         large JSON columns (steps, raw): what `show` renders, whatever the output's size. The
