@@ -27,7 +27,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import Any
 
@@ -363,13 +363,23 @@ class Tracker:
     def submit_ready(
         self, report: PassReport, *, wait_for_calls: bool, job_ids: Sequence[str] | None = None
     ) -> None:
+        """Claim the ready jobs for submission in one transaction (pending -> submitting, the
+        write-ahead step), then send their creates at once."""
         service = self.service
-        batch = int(service.settings["worker.batch"]) * self.concurrency
-        ids = service.store.submittable_ids(service.clock.now(), batch, job_ids)
+        with self._lock:
+            free = self.concurrency * 2 - len(self._submitting)
+        if free <= 0 or service._paused():
+            return
+        now = service.clock.now()
+        ids = service.store.submittable_ids(now, free, job_ids)
         with self._lock:
             ids = [i for i in ids if i not in self._submitting]
-            self._submitting.update(ids)
-        futures = [self._pool.submit(self._submit_task, job_id) for job_id in ids]
+        claimed = self.leases.claim_for_submit(
+            ids, service.owner, now, service.submit_lease_until(now)
+        )
+        with self._lock:
+            self._submitting.update(job.id for job in claimed)
+        futures = [self._pool.submit(self._submit_task, job) for job in claimed]
         if wait_for_calls:
             for future in futures:
                 outcome = future.result()
@@ -378,21 +388,28 @@ class Tracker:
         else:
             report.submitted += len(futures)
 
-    def _submit_task(self, job_id: str) -> str:
+    def _submit_task(self, job: Job) -> str:
         service = self.service
         try:
             if service._paused():
-                return "paused"  # a 429 slows the whole process; the job stays pending
-            service._submit_once(job_id)
-            if self.mode == "stream" and self.streaming and not self.stopping.is_set():
-                self.start_streams(job_ids=[job_id])  # follow it from its first event
-            return "submitted"
+                # A 429 came meanwhile: it slows the whole process. Back to pending, unsent.
+                wait_s = (service.paused_until - service.clock.now()).total_seconds()
+                service._release_submit(
+                    job.id,
+                    JobStatus.PENDING,
+                    "rate_limited",
+                    f"not sent: the API asked to slow down (will retry in {wait_s:.0f}s)",
+                    retry_in=max(0.0, wait_s),
+                )
+                return "paused"
+            service.send_create(job)
+            return "submitted"  # the tracker's loop opens its stream within 0.2 s
         except (GatewayError, StoreError) as exc:
-            log.warning("job %s: %s", job_id, exc)
+            log.warning("job %s: %s", job.id, exc)
             return "error"
         finally:
             with self._lock:
-                self._submitting.discard(job_id)
+                self._submitting.discard(job.id)
 
     def start_streams(self, *, job_ids: Sequence[str] | None = None) -> int:
         """Open streams for running jobs, watched ones first, up to the cap."""
@@ -434,25 +451,29 @@ class Tracker:
     def dispatch_polls(
         self, report: PassReport, *, wait_for_calls: bool, job_ids: Sequence[str] | None = None
     ) -> None:
-        """Claim as many due jobs as there are free call slots and poll them at once."""
+        """Claim as many due jobs as there are free call slots and poll them at once. Waiting
+        (`wait_for_calls`), a slot that frees is refilled at once: a hung call holds only its own."""
         service = self.service
         futures: list[Future[str]] = []
-        while not service._paused():
+        while not service._paused() and not self.stopping.is_set():
             with self._lock:
                 free = self.concurrency - len(self._inflight)
-            if free <= 0:
+            claimed: list[Job] = []
+            if free > 0:
+                now = service.clock.now()
+                claimed = service.store.claim_due(
+                    service.owner, now, now + timedelta(seconds=self.lease), free, job_ids
+                )
+                with self._lock:
+                    self._inflight.update(job.id for job in claimed)
+                futures += [self._pool.submit(self._poll_task, job) for job in claimed]
+            if not wait_for_calls:
                 break
-            now = service.clock.now()
-            claimed = service.store.claim_due(
-                service.owner, now, now + timedelta(seconds=self.lease), free, job_ids
-            )
-            with self._lock:
-                self._inflight.update(job.id for job in claimed)
-            futures += [self._pool.submit(self._poll_task, job) for job in claimed]
-            if len(claimed) < free or not wait_for_calls:
+            running = [f for f in futures if not f.done()]
+            if not running and not claimed:
                 break
-            # waiting for this pass's calls: let them finish before claiming more
-            wait(futures)
+            if running:
+                wait(running, return_when=FIRST_COMPLETED)
         if wait_for_calls:
             wait(futures)
             for future in futures:
