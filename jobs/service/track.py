@@ -330,6 +330,9 @@ class Tracker:
         self._outcomes: list[PollOutcome] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobs-call")
+        # Creates have threads of their own: a claimed job (submitting, under a lease) never
+        # waits behind polls for its create to be sent.
+        self._submit_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobs-create")
         self._renewed_at = service.clock.monotonic()
         self._monitor: threading.Thread | None = None
         self.writer = JournalWriter(service)
@@ -367,7 +370,7 @@ class Tracker:
         write-ahead step), then send their creates at once."""
         service = self.service
         with self._lock:
-            free = self.concurrency * 2 - len(self._submitting)
+            free = self.concurrency - len(self._submitting)  # no claim waits for a thread
         if free <= 0 or service._paused():
             return
         now = service.clock.now()
@@ -379,7 +382,7 @@ class Tracker:
         )
         with self._lock:
             self._submitting.update(job.id for job in claimed)
-        futures = [self._pool.submit(self._submit_task, job) for job in claimed]
+        futures = [self._submit_pool.submit(self._submit_task, job) for job in claimed]
         if wait_for_calls:
             for future in futures:
                 outcome = future.result()
@@ -400,6 +403,18 @@ class Tracker:
                     "rate_limited",
                     f"not sent: the API asked to slow down (will retry in {wait_s:.0f}s)",
                     retry_in=max(0.0, wait_s),
+                )
+                return "paused"
+            now = service.clock.now()
+            if (
+                job.lease_expires_at is not None
+                and (job.lease_expires_at - now).total_seconds()
+                < float(service.settings["api.create_timeout"]) + 5
+            ):
+                # Too late to send within our lease (a starved machine): hand it back unsent, or
+                # it would be marked submit_unknown while nothing was sent.
+                service._release_submit(
+                    job.id, JobStatus.PENDING, "not_sent", "not sent yet", retry_in=0.0
                 )
                 return "paused"
             service.send_create(job)
@@ -600,6 +615,7 @@ class Tracker:
         if self._monitor is not None:
             self._monitor.join(timeout)
         self._pool.shutdown(wait=True)
+        self._submit_pool.shutdown(wait=True)
         self.flush_outcomes()
         self.writer.stop()
 
