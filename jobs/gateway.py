@@ -121,9 +121,13 @@ class Gateway:
             from google import genai
             from google.genai import types
 
+            # Idle connections are dropped before a server's usual 5 s keep-alive would close
+            # them: reusing one the server is closing breaks a create after it may have been
+            # received, which makes a job submit_unknown for nothing.
             limits = httpx2.Limits(
                 max_connections=self._connections,
                 max_keepalive_connections=self._connections,
+                keepalive_expiry=2.0,
             )
             options = types.HttpOptions(
                 base_url=self._base_url,
