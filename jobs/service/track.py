@@ -69,7 +69,7 @@ class JournalWriter:
     def __init__(self, service: JobService, interval: float = 0.05) -> None:
         self.service = service
         self.interval = interval
-        self._queue: list[tuple[str, dict[str, Any]]] = []
+        self._queue: list[tuple[str, dict[str, Any], Any]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -77,8 +77,9 @@ class JournalWriter:
         self._thread.start()
 
     def put(self, job_id: str, event: dict[str, Any]) -> None:
+        at = self.service.clock.now()  # received_at is when it arrived, not when it was written
         with self._lock:
-            self._queue.append((job_id, event))
+            self._queue.append((job_id, event, at))
 
     def sync(self) -> None:
         """Write everything queued so far (raises StoreError if the store refuses it)."""
@@ -87,11 +88,16 @@ class JournalWriter:
                 queued, self._queue = self._queue, []
             if not queued:
                 return
-            batches: dict[str, list[dict[str, Any]]] = {}
-            for job_id, event in queued:
-                batches.setdefault(job_id, []).append(event)
+            batches: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {}
+            for job_id, event, at in queued:
+                events, times = batches.setdefault(job_id, ([], []))
+                events.append(event)
+                times.append(at)
             try:
-                self.service.journal.append_many(list(batches.items()), self.service.clock.now())
+                self.service.journal.append_many(
+                    [(job_id, events, times) for job_id, (events, times) in batches.items()],
+                    self.service.clock.now(),
+                )
             except StoreError:
                 with self._lock:  # keep them, in order, for the next try
                     self._queue = queued + self._queue
@@ -127,6 +133,7 @@ class StreamFollower:
         self._stalled = False
         self._lost = False
         self.confirmed: RemoteInteraction | None = None  # a get said it ended (after a stall)
+        self.last_event_id: str | None = None  # the resume point: the last event received
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"jobs-stream-{job.id}", daemon=True)
 
@@ -175,8 +182,9 @@ class StreamFollower:
                 if self._lost:
                     return "lost"
                 self._stalled = False
-            tracker.writer.sync()  # the resume point is the last event stored
-            last = service.journal.last_event_id(job.id)
+            if self.last_event_id is None:  # first open here: resume after what is stored
+                self.last_event_id = service.journal.last_event_id(job.id)
+            last = self.last_event_id
             try:
                 handle = service.gateway.open_stream(
                     job.interaction_id, last, read_timeout=tracker.read_timeout
@@ -198,6 +206,8 @@ class StreamFollower:
                     self.last_activity = service.clock.monotonic()
                     self.stalls = 0  # it talks: only consecutive silences count
                     tracker.writer.put(job.id, event)
+                    if event.get("event_id"):
+                        self.last_event_id = str(event["event_id"])
                     if terminal_status_of(event):
                         ended = True
                         break
