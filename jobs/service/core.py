@@ -357,12 +357,19 @@ class JobService:
         """One create attempt. Returns a delay when the job went back to pending to retry,
         _CREATED when the API answered with an interaction, None otherwise."""
         now = self.clock.now()
-        lease_until = now + timedelta(
-            seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN
-        )
-        job = self.store.claim_for_submit(job_id, self.owner, now, lease_until)
+        job = self.store.claim_for_submit(job_id, self.owner, now, self.submit_lease_until(now))
         if job is None:
             return None
+        return self.send_create(job)
+
+    def submit_lease_until(self, now: datetime) -> datetime:
+        """How long a submitter owns a job it moved to `submitting`: past the create timeout."""
+        return now + timedelta(seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN)
+
+    def send_create(self, job: Job) -> float | None:
+        """The create of a job this process holds in `submitting` (write-ahead: claimed and
+        committed before this call), and the recording of what it answered."""
+        job_id = job.id
         body = json.loads(job.request_json)
         job.request_json = ""  # not needed any more: one copy of a large prompt is enough
         # The label and the turn before are in the stored request unless they were not known when
