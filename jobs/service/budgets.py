@@ -176,7 +176,8 @@ class Budgets:
     def enforce(self, now: datetime) -> list[str]:
         """Trip and cancel every running job past its ceiling; returns the ids asked to stop."""
         stopped = []
-        for job in self.store.budgeted_live_jobs():
+        live, tripped = self.store.budget_work()
+        for job in live:
             usage = self._usage_so_far(job)
             tokens = usage.get("total", 0)
             cost = self.prices.cost(
@@ -193,7 +194,7 @@ class Budgets:
             if self.store.trip("job", job.job_id, message, now):
                 log.warning("job %s: %s; cancelling it", job.job_id, message)
             stopped.append(job.job_id)
-        stopped += [j for j in self.store.tripped_live_jobs() if j not in stopped]
+        stopped += [j for j in tripped if j not in stopped]
         for job_id in stopped:
             self._request_cancel(job_id, now)
         return stopped

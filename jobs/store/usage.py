@@ -160,32 +160,26 @@ class UsageStore:
                 session.add(JobEvent(job_id=ref_id, at=now, kind="budget_exceeded", detail=reason))
             return True
 
-    def budgeted_live_jobs(self) -> list[BudgetedJob]:
-        """Jobs still running whose budget has not tripped (cheap: an indexed join, few rows)."""
-        query = (
+    def budget_work(self) -> tuple[list[BudgetedJob], list[str]]:
+        """In one read transaction (a worker asks every pass): running jobs whose budget has not
+        tripped, with their usage so far; and running jobs whose budget tripped but that have no
+        cancel requested (the request was lost, e.g. the store refused it), to ask again."""
+        live = (
             select(Budget, Job, JobUsage)
             .join(Job, Job.id == Budget.ref_id)
             .outerjoin(JobUsage, JobUsage.job_id == Job.id)
             .where(Budget.kind == "job", Budget.tripped_at.is_(None))  # type: ignore[union-attr]
             .where(Job.status.in_(LIVE_STATUSES))  # type: ignore[attr-defined]
         )
-        out = []
-        with self.db.read() as session:
-            for budget, job, usage in session.exec(query):
-                out.append(_budgeted(budget, job, usage))
-        return out
-
-    def tripped_live_jobs(self) -> list[str]:
-        """Jobs whose budget tripped but which are still running and have no cancel requested
-        (the cancel request was lost, e.g. the store refused it): asked to stop again."""
-        query = (
+        tripped = (
             select(Job.id)
             .join(Budget, sa.and_(Budget.ref_id == Job.id, Budget.kind == "job"))
             .where(Budget.tripped_at.is_not(None), Job.cancel_requested_at.is_(None))  # type: ignore[union-attr]
             .where(Job.status.in_(LIVE_STATUSES))  # type: ignore[attr-defined]
         )
         with self.db.read() as session:
-            return list(session.exec(query))
+            jobs = [_budgeted(b, j, u) for b, j, u in session.exec(live)]
+            return jobs, list(session.exec(tripped))
 
     def jobs_usage(self, job_ids: Sequence[str]) -> list[tuple[Job, JobUsage | None]]:
         """Jobs with their usage facts (for batch and schedule ceilings)."""

@@ -97,6 +97,61 @@ PG_PROMPT_DOC = "to_tsvector('english'::regconfig, coalesce(request_json::jsonb 
 PG_OUTPUT_DOC = "to_tsvector('english'::regconfig, output_text)"
 
 
+# job_usage for jobs that ended before this revision: the tier the API echoed, the search calls.
+# Guarded, so an odd stored value (grounding_tool_count not a list) gives NULL, never an error.
+SQLITE_USAGE_BACKFILL = (
+    "INSERT INTO job_usage (job_id, service_tier, search_calls)"
+    " SELECT r.job_id,"
+    "  CASE WHEN json_valid(r.raw_json) AND json_type(r.raw_json, '$.service_tier') = 'text'"
+    "   THEN json_extract(r.raw_json, '$.service_tier') END,"
+    "  CASE WHEN json_valid(r.usage_json)"
+    "   AND json_type(r.usage_json, '$.grounding_tool_count') = 'array'"
+    "   THEN (SELECT sum(CASE WHEN json_type(g.value, '$.count') = 'integer'"
+    "     THEN json_extract(g.value, '$.count') ELSE 0 END)"
+    "    FROM json_each(r.usage_json, '$.grounding_tool_count') g WHERE g.type = 'object') END"
+    " FROM job_results r WHERE r.job_id NOT IN (SELECT job_id FROM job_usage)"
+)
+
+
+def _pg_usage_backfill(connection: sa.Connection) -> None:
+    """The same on PostgreSQL, parsed here: PostgreSQL 15 has no safe cast of text to json, and one
+    malformed stored value must not stop the upgrade. The tier is matched as text in raw_json (which
+    can be large), usage_json (small) is parsed; rows are inserted in batches."""
+    import json
+
+    result = connection.execute(
+        sa.text(
+            "SELECT job_id, usage_json,"
+            ' substring(raw_json from \'"service_tier"\\s*:\\s*"([A-Za-z_-]+)"\')'
+            " FROM job_results WHERE job_id NOT IN (SELECT job_id FROM job_usage)"
+        )
+    )
+    insert = sa.text(
+        "INSERT INTO job_usage (job_id, service_tier, search_calls) VALUES (:job_id, :tier, :calls)"
+    )
+    batch: list[dict] = []
+    for job_id, usage_json, tier in result.all():  # small values; raw_json stays on the server
+        try:
+            counts = json.loads(usage_json or "{}").get("grounding_tool_count")
+        except (ValueError, AttributeError):
+            counts = None
+        calls = None
+        if isinstance(counts, list):
+            calls = sum(
+                item["count"]
+                for item in counts
+                if isinstance(item, dict)
+                and isinstance(item.get("count"), int)
+                and not isinstance(item.get("count"), bool)
+            )
+        batch.append({"job_id": job_id, "tier": tier, "calls": calls})
+        if len(batch) >= 1000:
+            connection.execute(insert, batch)
+            batch = []
+    if batch:
+        connection.execute(insert, batch)
+
+
 def install_sqlite_search(connection: sa.Connection) -> None:
     """Create (if missing) the FTS table, its key table and triggers, and index existing jobs."""
     for statement in SQLITE_SEARCH_DDL + SQLITE_BACKFILL:
@@ -136,8 +191,10 @@ def upgrade() -> None:
     )
     connection = op.get_bind()
     if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(SQLITE_USAGE_BACKFILL)
         install_sqlite_search(connection)
     elif connection.dialect.name == "postgresql":
+        _pg_usage_backfill(connection)
         op.execute(f"CREATE INDEX ix_jobs_search ON jobs USING gin ({PG_PROMPT_DOC})")
         op.execute(f"CREATE INDEX ix_job_results_search ON job_results USING gin ({PG_OUTPUT_DOC})")
 

@@ -107,14 +107,15 @@ def test_export_streams_every_job_with_its_whole_record(store, queries, clock):
     assert sum(1 for _ in rows) == 29
 
 
-def test_the_migration_indexes_jobs_stored_before_it(tmp_path):
-    """A store at revision 0004 with jobs in it: after the upgrade, search finds them."""
+def test_the_migration_indexes_jobs_stored_before_it(database_url):
+    """A store at revision 0004 with jobs in it: after the upgrade, search finds them, and their
+    search calls and service tier are known to pricing."""
     from alembic import command
 
-    from jobs.db import create_engine, default_sqlite_url, open_database
+    from jobs.db import create_engine, open_database
     from jobs.migrate import alembic_config, migration_connection
 
-    url = default_sqlite_url(tmp_path)
+    url = database_url
     engine = create_engine(url)
     config = alembic_config()
     with migration_connection(engine) as connection:
@@ -130,10 +131,26 @@ def test_the_migration_indexes_jobs_stored_before_it(tmp_path):
             ),
             {"body": json.dumps({"input": "an old prompt about volcanoes"})},
         )
+        usage = {"grounding_tool_count": [{"type": "google_search", "count": 3}, {"count": 2}]}
         connection.execute(
             sa.text(
                 "INSERT INTO job_results VALUES ('old111', 'Basalt flows cool slowly.', '[]',"
-                " '[]', '{}', '[]', '{}')"
+                " '[]', :usage, '[]', :raw)"
+            ),
+            {"usage": json.dumps(usage), "raw": json.dumps({"service_tier": "flex"})},
+        )
+        connection.execute(  # odd stored usage must not break the upgrade
+            sa.text(
+                "INSERT INTO jobs (id, prompt_excerpt, request_json, labels_json, status,"
+                " created_at, poll_count, submit_attempts, consecutive_errors)"
+                " VALUES ('odd111', 'odd', '{}', '{}', 'completed',"
+                " '2026-01-01 00:00:00.000000', 0, 0, 0)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO job_results VALUES ('odd111', '', '[]', '[]',"
+                " '{\"grounding_tool_count\": \"lots\"}', '[]', 'not json')"
             )
         )
     engine.dispose()
@@ -142,5 +159,13 @@ def test_the_migration_indexes_jobs_stored_before_it(tmp_path):
         with open_queries(url, lambda: database) as q:
             assert [h.job.id for h in q.search("volcanoes")] == ["old111"]
             assert [h.job.id for h in q.search("basalt")] == ["old111"]
+        with database.engine.connect() as connection:
+            rows = dict(
+                (r[0], (r[1], r[2]))
+                for r in connection.execute(
+                    sa.text("SELECT job_id, service_tier, search_calls FROM job_usage")
+                )
+            )
+        assert rows == {"old111": ("flex", 5), "odd111": (None, None)}
     finally:
         database.close()
