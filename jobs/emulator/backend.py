@@ -399,7 +399,7 @@ class EmulatorBackend:
 
     def dispatch_webhooks(self, timeout: float = 5.0) -> int:
         """Announce the watched interactions that have ended, then make the deliveries that are
-        due. The dispatcher thread calls this every few ms; tests may call it directly."""
+        due. The dispatcher thread calls this every 50 ms; tests may call it directly."""
         now = self.clock.now()
         for interaction_id in self.webhooks.due_interactions(now):
             with self._lock:

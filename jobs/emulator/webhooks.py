@@ -514,7 +514,7 @@ def _check_body(body: Any, *, creating: bool) -> dict[str, Any]:
 class Dispatcher:
     """A thread that announces ended interactions and makes due deliveries, every `interval` s."""
 
-    def __init__(self, backend: Any, interval: float = 0.02) -> None:
+    def __init__(self, backend: Any, interval: float = 0.05) -> None:
         self.backend, self.interval = backend, interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -159,6 +159,8 @@ class WebhookReceiver:
     def poll_overdue(self, now: datetime) -> int:
         """Make due, for polling, the jobs whose delivery came but could not be confirmed (the get
         failed); jobs whose delivery never came are polled on the fallback schedule (`pacing`)."""
+        if not self.enabled and not self.settings["webhooks.signing_secret"]:
+            return 0  # nothing can be delivered here: no query on every pass
         ids = self.store.unconfirmed_job_ids(now - timedelta(seconds=UNCONFIRMED_GRACE))
         for job_id in ids:
             self.service.store.poll_soon(job_id, now)
