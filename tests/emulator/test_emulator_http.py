@@ -205,8 +205,10 @@ def test_control_config_stats_reset_and_clock(emulator, clock):
             "created": created["created"],
             "updated": listing[0]["updated"],
             "labels": {"job": "c"},
+            "ends_at": listing[0]["ends_at"],  # when it ended, by the emulator's clock
         }
     ]
+    assert listing[0]["ends_at"] <= clock.now().isoformat()
     stats = httpx2.get(f"{base}/_emulator/stats").json()
     assert stats["requests"] == {"create": 1, "get": 0, "stream": 0, "cancel": 0, "delete": 0}
     assert stats["creates_by_label"] == {"job=c": 1}
