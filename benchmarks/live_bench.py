@@ -298,37 +298,63 @@ def follow_run(mode: str, models: int, prompt: str, speed: float, workdir: Path)
 # -- 2. 10,000 in flight on one worker -------------------------------------------------------------
 
 
+def create_directly(base_url: str, count: int) -> list[str]:
+    """Create `count` model interactions on the emulator, 64 at a time, over plain HTTP."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(n: int) -> str:
+        body = {"model": MODEL, "input": f"Question {n}: name a colour.", "background": True}
+        reply = client.post("/v1/interactions", json=body, headers={"x-goog-api-key": KEY})
+        reply.raise_for_status()
+        return reply.json()["id"]
+
+    limits = httpx2.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
+    with (
+        httpx2.Client(base_url=base_url, timeout=120, limits=limits) as client,
+        ThreadPoolExecutor(64) as pool,
+    ):
+        return list(pool.map(one, range(count)))
+
+
+def record_submitted(app, interaction_ids: list[str]) -> None:
+    """Jobs as the worker's own submission leaves them: queued, with their interaction ids."""
+    from jobs.models import Job, JobStatus, new_job_id
+
+    now = datetime.now(UTC)
+    rows = []
+    for n, interaction_id in enumerate(interaction_ids):
+        job = Job(id=new_job_id(10), model=MODEL, created_at=now, submitted_at=now)
+        job.status, job.remote_status = JobStatus.QUEUED.value, "queued"
+        job.interaction_id, job.next_poll_at = interaction_id, now
+        job.request_json = json.dumps({"model": MODEL, "input": f"Question {n}"})
+        rows.append(job)
+    for start in range(0, len(rows), 2000):
+        with app.database.write() as session:
+            session.add_all(rows[start : start + 2000])
+
+
 def inflight_run(count: int, workdir: Path) -> dict:
+    """The emulator's clock is held while the jobs are created (directly, by the benchmark: on
+    this machine the worker's own submission would take most of the run) and recorded as queued;
+    the worker follows them all (200 by stream, the rest polled); then the clock moves on and
+    every job ends at once."""
     emulator = Emulator(speed=1.0, fake_clock=True)
     home = workdir / "run-inflight"
     env = write_config(home, {"follow": "stream", "tick": 1.0, "stream_idle": 600.0, "batch": 50})
     app = open_service(env, emulator.url)
     try:
-        ids = record_jobs(
-            app, [(MODEL, None, f"Question {n}: name a colour.") for n in range(count)]
-        )
+        started = time.monotonic()
+        record_submitted(app, create_directly(emulator.url, count))
+        setup = time.monotonic() - started
         worker = start_worker(env, emulator.url)
         wait_ready(worker)
-        cpu0 = proc_cpu(worker.pid)
-        started = time.monotonic()
-        wait_until(
-            lambda: (
-                emulator.stats()["interactions"]["live"] >= count
-                and not counts(app).get("pending")
-                and not counts(app).get("submitting")
-            ),
-            3600,
-            "all submitted",
-            interval=1.0,
-        )
-        submit_seconds = time.monotonic() - started
-        cpu_submit = proc_cpu(worker.pid) - cpu0
+        time.sleep(20)  # the worker takes them up: streams open, polls paced
         live = emulator.stats()["interactions"]
+        cpu1 = proc_cpu(worker.pid)
         emulator.advance(60)  # every model job (3-15 simulated seconds) ends now
         finished_at = time.monotonic()
-        cpu1 = proc_cpu(worker.pid)
         wait_until(
-            lambda: counts(app).get("completed", 0) == count, 600, "all recorded", interval=0.5
+            lambda: counts(app).get("completed", 0) == count, 1800, "all recorded", interval=0.5
         )
         recorded_after = time.monotonic() - finished_at
         cpu_track = proc_cpu(worker.pid) - cpu1
@@ -336,19 +362,17 @@ def inflight_run(count: int, workdir: Path) -> dict:
         stats = emulator.stats()["requests"]
         return {
             "jobs": count,
+            "setup_seconds": setup,
             "running_at_once": live["running"],
-            "submit_seconds": submit_seconds,
             "recorded_within": recorded_after,
             "peak_rss_mb": rss,
             "cpu_per_job_ms": cpu / count * 1000,
-            "cpu_submit_ms": cpu_submit / count * 1000,
             "cpu_record_ms": cpu_track / count * 1000,
             "stats": stats,
         }
     finally:
         app.close()
         emulator.close()
-        del ids
 
 
 # -- 3. PostgreSQL, several workers -----------------------------------------------------------------
@@ -533,11 +557,11 @@ def main() -> None:
         )
         r = inflight_run(inflight, workdir)
         print(
-            f"   submitted (write-ahead, by the worker) in {r['submit_seconds']:.0f} s; running at once: {r['running_at_once']:,}"
+            f"   created and recorded as queued in {r['setup_seconds']:.0f} s (by the benchmark); running at once: {r['running_at_once']:,}"
         )
         print(f"   all recorded within {r['recorded_within']:.1f} s of the emulator finishing them")
-        print(f"   worker peak RSS {r['peak_rss_mb']:.0f} MB; CPU per recorded job {r['cpu_per_job_ms']:.1f} ms "
-              f"(submitting {r['cpu_submit_ms']:.1f} ms, recording the end {r['cpu_record_ms']:.1f} ms)")  # fmt: skip
+        print(f"   worker peak RSS {r['peak_rss_mb']:.0f} MB; worker CPU per recorded job {r['cpu_per_job_ms']:.1f} ms "
+              f"(from the emulator's end to the last record: {r['cpu_record_ms']:.1f} ms)")  # fmt: skip
         print(f"   emulator saw {r['stats']}")
         print()
 

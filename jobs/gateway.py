@@ -93,6 +93,11 @@ class Gateway:
         self._api_version = settings["api.api_version"] or None
         self._timeout = float(settings["api.timeout"])
         self._create_timeout = float(settings["api.create_timeout"])
+        # Every open stream holds a connection of the SDK's pool (100 by default): sized so that
+        # the stream cap never starves the other calls, which would then wait for a connection.
+        self._connections = (
+            int(settings["worker.max_streams"]) + int(settings["worker.concurrency"]) + 16
+        )
         self._client: Any = None
 
     def __repr__(self) -> str:
@@ -112,14 +117,24 @@ class Gateway:
                     "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY); "
                     "to try jobs without one, run `jobs demo`"
                 )
+            import httpx2
             from google import genai
             from google.genai import types
 
+            # Idle connections are dropped before a server's usual 5 s keep-alive would close
+            # them: reusing one the server is closing breaks a create after it may have been
+            # received, which makes a job submit_unknown for nothing.
+            limits = httpx2.Limits(
+                max_connections=self._connections,
+                max_keepalive_connections=self._connections,
+                keepalive_expiry=2.0,
+            )
             options = types.HttpOptions(
                 base_url=self._base_url,
                 api_version=self._api_version,
                 timeout=int(self._timeout * 1000),
                 retry_options=types.HttpRetryOptions(attempts=1),
+                client_args={"limits": limits},
             )
             with _sdk_debug_logging_off():
                 client = genai.Client(api_key=self._api_key, http_options=options)
@@ -133,15 +148,22 @@ class Gateway:
         """Start a background interaction. Raises NotSent only when it certainly did not happen."""
         interactions = self._interactions()
         try:
-            result = interactions.create(**body, background=True, timeout=self._create_timeout)
+            # The reply's JSON, not SDK models (as `get`): most of a create's CPU otherwise.
+            text = interactions.with_raw_response.create(
+                **body, background=True, timeout=self._create_timeout
+            ).text()
         except Exception as exc:
             raise _map_error(exc, "create", self.target) from None
         try:
-            remote = _to_remote(result)
-        except Transient as exc:
+            reply = json.loads(text)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
             raise OutcomeUnknown(
-                f"create got a malformed reply; it may have been created: {exc}"
-            ) from None
+                "create got a malformed reply; it may have been created: "
+                f"malformed reply from the API (HTTP 200): {_short(text)!r}"
+            )
+        remote = _json_to_remote(reply)
         if not remote.id:
             # A 2xx without an id (the SDK parses leniently): the interaction may well exist, but it
             # cannot be named. Never store an empty id, never retry.
@@ -449,6 +471,12 @@ def _map_error(exc: Exception, op: str, target: str = "the API") -> Exception:
         return _map_status(exc.status_code, exc.body, exc.response, op)
     if isinstance(exc, sdk.APIConnectionError):  # includes APITimeoutError
         causes = _cause_names(exc)
+        if "PoolTimeout" in causes:
+            # No connection of the pool came free in time: the request never left.
+            return Unreachable(
+                f"{op}: no free connection to {target} in time"
+                + ("; nothing was sent" if op == "create" else "")
+            )
         if "ConnectError" in causes or "ConnectTimeout" in causes:
             # The connection was never made, so nothing was sent: safe to retry even for create.
             reason = _short(str(exc)).replace("[Errno 111] ", "").lower() or "connection failed"

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from jobs.clock import SystemClock
 from jobs.emulator.backend import EmulatorBackend, Reply
 from jobs.emulator.errors import EmulatorError, invalid_argument
 from jobs.emulator.faults import StreamFaults
@@ -129,6 +130,16 @@ class EventStream:
         backend = self.app.backend
         return (backend.clock.now() - opened).total_seconds() * backend.speed
 
+    def _nap(self, due: Any) -> float:
+        """How long a waiting stream sleeps before looking again. On the real clock it sleeps
+        until its next event is due (at most RECHECK): a few hundred open streams polling every
+        20 ms would cost the emulator a core. A fake clock only moves when a test says so, so
+        streams on one look every POLL."""
+        clock = self.app.backend.clock
+        if due is None or not isinstance(clock, SystemClock):
+            return POLL
+        return min(RECHECK, max(POLL, (due - clock.now()).total_seconds()))
+
     async def _hang(self, send: Any, gone: asyncio.Event) -> str:
         """Send nothing but keep-alives until the client gives up (a stalled resume)."""
         loop = asyncio.get_running_loop()
@@ -161,7 +172,7 @@ class EventStream:
             ):
                 return await self._cut(send, faults.cut_mode)
             if loop.time() - asked < RECHECK and (due is None or backend.clock.now() < due):
-                await asyncio.sleep(POLL)  # nothing can have happened yet
+                await asyncio.sleep(self._nap(due))  # nothing can have happened yet
                 continue
             asked = loop.time()
             try:

@@ -245,12 +245,19 @@ class JobService:
     def _submit_once(self, job_id: str) -> float | None:
         """One create attempt. Returns a delay when the job went back to pending to retry."""
         now = self.clock.now()
-        lease_until = now + timedelta(
-            seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN
-        )
-        job = self.store.claim_for_submit(job_id, self.owner, now, lease_until)
+        job = self.store.claim_for_submit(job_id, self.owner, now, self.submit_lease_until(now))
         if job is None:
             return None
+        return self.send_create(job)
+
+    def submit_lease_until(self, now: datetime) -> datetime:
+        """How long a submitter owns a job it moved to `submitting`: past the create timeout."""
+        return now + timedelta(seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN)
+
+    def send_create(self, job: Job) -> float | None:
+        """The create of a job this process holds in `submitting` (write-ahead: claimed and
+        committed before this call), and the recording of what it answered."""
+        job_id = job.id
         body = json.loads(job.request_json)
         # The label that names the local job, so a create is always traceable to its row.
         body["labels"] = {**body.get("labels", {}), JOB_LABEL: job.id}

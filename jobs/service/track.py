@@ -27,7 +27,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import Any
 
@@ -69,7 +69,7 @@ class JournalWriter:
     def __init__(self, service: JobService, interval: float = 0.05) -> None:
         self.service = service
         self.interval = interval
-        self._queue: list[tuple[str, dict[str, Any]]] = []
+        self._queue: list[tuple[str, dict[str, Any], Any]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -77,8 +77,9 @@ class JournalWriter:
         self._thread.start()
 
     def put(self, job_id: str, event: dict[str, Any]) -> None:
+        at = self.service.clock.now()  # received_at is when it arrived, not when it was written
         with self._lock:
-            self._queue.append((job_id, event))
+            self._queue.append((job_id, event, at))
 
     def sync(self) -> None:
         """Write everything queued so far (raises StoreError if the store refuses it)."""
@@ -87,11 +88,16 @@ class JournalWriter:
                 queued, self._queue = self._queue, []
             if not queued:
                 return
-            batches: dict[str, list[dict[str, Any]]] = {}
-            for job_id, event in queued:
-                batches.setdefault(job_id, []).append(event)
+            batches: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {}
+            for job_id, event, at in queued:
+                events, times = batches.setdefault(job_id, ([], []))
+                events.append(event)
+                times.append(at)
             try:
-                self.service.journal.append_many(list(batches.items()), self.service.clock.now())
+                self.service.journal.append_many(
+                    [(job_id, events, times) for job_id, (events, times) in batches.items()],
+                    self.service.clock.now(),
+                )
             except StoreError:
                 with self._lock:  # keep them, in order, for the next try
                     self._queue = queued + self._queue
@@ -127,6 +133,7 @@ class StreamFollower:
         self._stalled = False
         self._lost = False
         self.confirmed: RemoteInteraction | None = None  # a get said it ended (after a stall)
+        self.last_event_id: str | None = None  # the resume point: the last event received
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"jobs-stream-{job.id}", daemon=True)
 
@@ -175,8 +182,9 @@ class StreamFollower:
                 if self._lost:
                     return "lost"
                 self._stalled = False
-            tracker.writer.sync()  # the resume point is the last event stored
-            last = service.journal.last_event_id(job.id)
+            if self.last_event_id is None:  # first open here: resume after what is stored
+                self.last_event_id = service.journal.last_event_id(job.id)
+            last = self.last_event_id
             try:
                 handle = service.gateway.open_stream(
                     job.interaction_id, last, read_timeout=tracker.read_timeout
@@ -198,6 +206,8 @@ class StreamFollower:
                     self.last_activity = service.clock.monotonic()
                     self.stalls = 0  # it talks: only consecutive silences count
                     tracker.writer.put(job.id, event)
+                    if event.get("event_id"):
+                        self.last_event_id = str(event["event_id"])
                     if terminal_status_of(event):
                         ended = True
                         break
@@ -330,6 +340,9 @@ class Tracker:
         self._outcomes: list[PollOutcome] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobs-call")
+        # Creates have threads of their own: a claimed job (submitting, under a lease) never
+        # waits behind polls for its create to be sent.
+        self._submit_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobs-create")
         self._renewed_at = service.clock.monotonic()
         self._monitor: threading.Thread | None = None
         self.writer = JournalWriter(service)
@@ -363,13 +376,23 @@ class Tracker:
     def submit_ready(
         self, report: PassReport, *, wait_for_calls: bool, job_ids: Sequence[str] | None = None
     ) -> None:
+        """Claim the ready jobs for submission in one transaction (pending -> submitting, the
+        write-ahead step), then send their creates at once."""
         service = self.service
-        batch = int(service.settings["worker.batch"]) * self.concurrency
-        ids = service.store.submittable_ids(service.clock.now(), batch, job_ids)
+        with self._lock:
+            free = self.concurrency - len(self._submitting)  # no claim waits for a thread
+        if free <= 0 or service._paused():
+            return
+        now = service.clock.now()
+        ids = service.store.submittable_ids(now, free, job_ids)
         with self._lock:
             ids = [i for i in ids if i not in self._submitting]
-            self._submitting.update(ids)
-        futures = [self._pool.submit(self._submit_task, job_id) for job_id in ids]
+        claimed = self.leases.claim_for_submit(
+            ids, service.owner, now, service.submit_lease_until(now)
+        )
+        with self._lock:
+            self._submitting.update(job.id for job in claimed)
+        futures = [self._submit_pool.submit(self._submit_task, job) for job in claimed]
         if wait_for_calls:
             for future in futures:
                 outcome = future.result()
@@ -378,21 +401,40 @@ class Tracker:
         else:
             report.submitted += len(futures)
 
-    def _submit_task(self, job_id: str) -> str:
+    def _submit_task(self, job: Job) -> str:
         service = self.service
         try:
             if service._paused():
-                return "paused"  # a 429 slows the whole process; the job stays pending
-            service._submit_once(job_id)
-            if self.mode == "stream" and self.streaming and not self.stopping.is_set():
-                self.start_streams(job_ids=[job_id])  # follow it from its first event
-            return "submitted"
+                # A 429 came meanwhile: it slows the whole process. Back to pending, unsent.
+                wait_s = (service.paused_until - service.clock.now()).total_seconds()
+                service._release_submit(
+                    job.id,
+                    JobStatus.PENDING,
+                    "rate_limited",
+                    f"not sent: the API asked to slow down (will retry in {wait_s:.0f}s)",
+                    retry_in=max(0.0, wait_s),
+                )
+                return "paused"
+            now = service.clock.now()
+            if (
+                job.lease_expires_at is not None
+                and (job.lease_expires_at - now).total_seconds()
+                < float(service.settings["api.create_timeout"]) + 5
+            ):
+                # Too late to send within our lease (a starved machine): hand it back unsent, or
+                # it would be marked submit_unknown while nothing was sent.
+                service._release_submit(
+                    job.id, JobStatus.PENDING, "not_sent", "not sent yet", retry_in=0.0
+                )
+                return "paused"
+            service.send_create(job)
+            return "submitted"  # the tracker's loop opens its stream within 0.2 s
         except (GatewayError, StoreError) as exc:
-            log.warning("job %s: %s", job_id, exc)
+            log.warning("job %s: %s", job.id, exc)
             return "error"
         finally:
             with self._lock:
-                self._submitting.discard(job_id)
+                self._submitting.discard(job.id)
 
     def start_streams(self, *, job_ids: Sequence[str] | None = None) -> int:
         """Open streams for running jobs, watched ones first, up to the cap."""
@@ -434,25 +476,29 @@ class Tracker:
     def dispatch_polls(
         self, report: PassReport, *, wait_for_calls: bool, job_ids: Sequence[str] | None = None
     ) -> None:
-        """Claim as many due jobs as there are free call slots and poll them at once."""
+        """Claim as many due jobs as there are free call slots and poll them at once. Waiting
+        (`wait_for_calls`), a slot that frees is refilled at once: a hung call holds only its own."""
         service = self.service
         futures: list[Future[str]] = []
-        while not service._paused():
+        while not service._paused() and not self.stopping.is_set():
             with self._lock:
                 free = self.concurrency - len(self._inflight)
-            if free <= 0:
+            claimed: list[Job] = []
+            if free > 0:
+                now = service.clock.now()
+                claimed = service.store.claim_due(
+                    service.owner, now, now + timedelta(seconds=self.lease), free, job_ids
+                )
+                with self._lock:
+                    self._inflight.update(job.id for job in claimed)
+                futures += [self._pool.submit(self._poll_task, job) for job in claimed]
+            if not wait_for_calls:
                 break
-            now = service.clock.now()
-            claimed = service.store.claim_due(
-                service.owner, now, now + timedelta(seconds=self.lease), free, job_ids
-            )
-            with self._lock:
-                self._inflight.update(job.id for job in claimed)
-            futures += [self._pool.submit(self._poll_task, job) for job in claimed]
-            if len(claimed) < free or not wait_for_calls:
+            running = [f for f in futures if not f.done()]
+            if not running and not claimed:
                 break
-            # waiting for this pass's calls: let them finish before claiming more
-            wait(futures)
+            if running:
+                wait(running, return_when=FIRST_COMPLETED)
         if wait_for_calls:
             wait(futures)
             for future in futures:
@@ -579,6 +625,7 @@ class Tracker:
         if self._monitor is not None:
             self._monitor.join(timeout)
         self._pool.shutdown(wait=True)
+        self._submit_pool.shutdown(wait=True)
         self.flush_outcomes()
         self.writer.stop()
 

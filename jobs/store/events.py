@@ -62,9 +62,10 @@ def _event_type(event: Any) -> str:
     return str(value)[:255] if isinstance(value, str) and value else "(none)"
 
 
-def _rows(job_id: str, events: Sequence[Any], received_at: datetime) -> list[dict[str, Any]]:
+def _rows(job_id: str, events: Sequence[Any], received_at: Any) -> list[dict[str, Any]]:
     rows, seen = [], set()
-    for event in events:
+    times = received_at if isinstance(received_at, list | tuple) else [received_at] * len(events)
+    for event, at in zip(events, times, strict=True):
         event_id = _event_id(event)
         if event_id is not None:
             if event_id in seen:
@@ -76,7 +77,7 @@ def _rows(job_id: str, events: Sequence[Any], received_at: datetime) -> list[dic
                 "event_id": event_id,
                 "event_type": _event_type(event),
                 "payload": event_json(event),
-                "received_at": received_at,
+                "received_at": at,
             }
         )
     return rows
@@ -107,12 +108,14 @@ class EventStore:
         """Store the events not stored yet, in the given order; returns how many were new."""
         return self.append_many([(job_id, events)], received_at)
 
-    def append_many(
-        self, batches: Sequence[tuple[str, Sequence[dict[str, Any]]]], received_at: datetime
-    ) -> int:
+    def append_many(self, batches: Sequence[tuple[Any, ...]], received_at: datetime) -> int:
         """`append` for several jobs in one short transaction (a worker streaming hundreds of
-        jobs writes their events together, not one transaction an event)."""
-        prepared = [(job_id, _rows(job_id, events, received_at)) for job_id, events in batches]
+        jobs writes their events together, not one transaction an event). Each batch is
+        (job_id, events) or (job_id, events, arrival times, one an event)."""
+        prepared = [
+            (batch[0], _rows(batch[0], batch[1], batch[2] if len(batch) > 2 else received_at))
+            for batch in batches
+        ]
         prepared = [(job_id, rows) for job_id, rows in prepared if rows]
         if not prepared:
             return 0

@@ -92,6 +92,43 @@ class TrackingStore:
             by_id = {job.id: job for job in jobs}
             return [by_id[i] for i in ids if i in by_id]
 
+    def claim_for_submit(
+        self, job_ids: Sequence[str], owner: str, now: datetime, lease_until: datetime
+    ) -> list[Job]:
+        """pending -> submitting for many jobs in one transaction (each still pending, due and
+        unowned); the write-ahead step before their creates, which then run at once."""
+        if not job_ids:
+            return []
+        with self.db.write() as session:
+            ids = list(
+                session.exec(
+                    select(Job.id)
+                    .where(Job.id.in_(list(job_ids)), Job.status == JobStatus.PENDING.value)  # type: ignore[attr-defined]
+                    .where(sa.or_(Job.next_poll_at.is_(None), Job.next_poll_at <= now))  # type: ignore[union-attr]
+                    .where(sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))  # type: ignore[union-attr]
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not ids:
+                return []
+            session.exec(
+                sa.update(Job)
+                .where(Job.id.in_(ids), Job.status == JobStatus.PENDING.value)  # type: ignore[attr-defined]
+                .values(
+                    status=JobStatus.SUBMITTING.value,
+                    lease_owner=owner,
+                    lease_expires_at=lease_until,
+                    submit_attempts=Job.submit_attempts + 1,
+                )
+            )
+            for job_id in ids:
+                session.add(
+                    JobEvent(job_id=job_id, at=now, kind="submitting", detail=f"by {owner}")
+                )
+            session.flush()
+            jobs = {j.id: j for j in session.exec(select(Job).where(Job.id.in_(ids)))}  # type: ignore[attr-defined]
+            return [jobs[i] for i in ids if i in jobs]
+
     def renew(self, owner: str, job_ids: Sequence[str], until: datetime) -> set[str]:
         """Extend our leases on these jobs; returns the ids we still hold (a job may have ended,
         or been taken over after a stall)."""

@@ -57,7 +57,8 @@ def test_a_resumed_stream_that_replays_two_events_then_hangs(
     stats = emulator.backend.stats()
     assert stats["faults"][1]["hits"] == 1  # the stall happened
     assert stats["requests"]["stream"] >= 3  # first, stalled resume, resume after the watchdog
-    assert stats["requests"]["get"] >= 2  # the watchdog's get, then the confirming one
+    # The watchdog's get, and a confirming one unless the watchdog's already saw the end.
+    assert 1 <= stats["requests"]["get"] <= 2
 
 
 def test_an_event_delivered_twice_is_stored_once(service, emulator, clock, make_tracker):
