@@ -38,6 +38,7 @@ def test_the_webhook_receiver_is_left_to_its_own_signature_check():
     """Google's webhook deliveries carry no page token and no Origin: the guard lets /webhooks/
     through to issue 13's receiver (which verifies signatures) and nothing else."""
     import asyncio
+    import threading
 
     from jobs.web.security import Guard, GuardMiddleware
 
@@ -66,6 +67,9 @@ def test_the_webhook_receiver_is_left_to_its_own_signature_check():
             "headers": [(b"host", b"jobs.example.net")],
             "query_string": b"",
         }
-        asyncio.run(guard(scope, receive, send))
+        # In a thread of its own: the session's Playwright keeps an event loop on this one.
+        worker = threading.Thread(target=asyncio.run, args=(guard(scope, receive, send),))
+        worker.start()
+        worker.join(10)
     assert reached == ["/webhooks/interactions"]
     assert statuses == [204, 401]
