@@ -389,6 +389,9 @@ def emulator_command(**options: Any) -> None:
         hint = ""
         if exc.errno == errno.EADDRINUSE:
             hint = "; pick another port: --port 8766, or --port 0 for any free one"
-        raise click.ClickException(
-            f"cannot listen on {host}:{options['port']}: {(exc.strerror or str(exc)).lower()}{hint}"
+        from jobs.cli import OneLineError  # `error: ...`, also when run as a command of its own
+
+        raise OneLineError(
+            f"cannot listen on {host}:{options['port']}: {(exc.strerror or str(exc)).lower()}{hint}",
+            exit_code=1,
         ) from None

@@ -167,8 +167,10 @@ def test_cli_reports_a_port_it_cannot_bind(monkeypatch):
     monkeypatch.setattr("jobs.emulator.server.serve", busy)
     result = CliRunner().invoke(emulator_command, ["--port", "8765"])
     assert result.exit_code == 1
-    assert "cannot listen on 127.0.0.1:8765: address already in use" in result.output
-    assert "--port 0 for any free one" in result.output
+    assert result.output == (
+        "error: cannot listen on 127.0.0.1:8765: address already in use; "
+        "pick another port: --port 8766, or --port 0 for any free one\n"
+    )
 
 
 @pytest.mark.slow
