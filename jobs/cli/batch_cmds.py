@@ -106,6 +106,13 @@ def batch() -> None:
 @click.option(
     "--rate", type=click.FloatRange(min=0), help="Creates per second at most (batch.rate)."
 )
+@click.option(
+    "--budget",
+    "budgets",
+    multiple=True,
+    metavar="LIMIT",
+    help="Send no more lines once the batch used this much: tokens (50k) or dollars ($5).",
+)
 @click.option("--detach", is_flag=True, help="Only record; the worker sends the lines.")
 @click.option(
     "--wait", is_flag=True, help="Follow the batch to its end; exit 0 only if all completed."
@@ -125,11 +132,14 @@ def batch_submit(
     notify: str | None,
     concurrency: int | None,
     rate: float | None,
+    budgets: tuple[str, ...],
     detach: bool,
     wait: bool,
     as_json: bool,
 ) -> None:
     """Record a file of prompts as a batch of jobs, then send them."""
+    from jobs.cli.jobs_cmds import _budget
+
     if detach and wait:
         raise UsageError("choose --detach or --wait, not both")
     if model and agent:
@@ -158,10 +168,13 @@ def batch_submit(
         )
     if not detach and not service.settings.api_key:
         service.gateway_ready()  # no key: say so before recording anything
+    ceiling = _budget(ctx, budgets, agent or model or ctx.settings["defaults.model"])
     started = ctx.clock.monotonic()
     recorded = service.batches.record(parsed, name=name, notify=notify)
     assert recorded is not None
     batch_id = recorded.batch.id
+    if ceiling is not None:
+        service.budgets.set("batch", batch_id, ceiling)
     if not as_json and ctx.err_console.is_terminal:  # else: one summary line at the end
         already = (
             f", {recorded.already} already recorded (not sent again)" if recorded.already else ""

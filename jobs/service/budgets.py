@@ -197,7 +197,42 @@ class Budgets:
         stopped += [j for j in tripped if j not in stopped]
         for job_id in stopped:
             self._request_cancel(job_id, now)
+        self._stop_batches_past_their_ceiling(now)
         return stopped
+
+    def refused(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """The pending jobs that may not be sent, with why: lines of a batch past its ceiling.
+        One query when no batch has a budget (the common case)."""
+        batch_refs = set(self.store.budget_refs("batch"))
+        if not batch_refs:
+            return {}
+        lines = self.service.batches.store
+        refused, verdicts = {}, {}
+        for job_id in job_ids:
+            line = lines.line_of_job(job_id)
+            if line is None or line.batch_id not in batch_refs:
+                continue
+            if line.batch_id not in verdicts:
+                verdicts[line.batch_id] = self.batch_allows(
+                    line.batch_id, lines.job_ids(line.batch_id)
+                )
+            if not verdicts[line.batch_id]:
+                refused[job_id] = f"batch {line.batch_id} is past its budget"
+        return refused
+
+    def _stop_batches_past_their_ceiling(self, now: datetime) -> None:
+        """A batch past its ceiling submits no more lines: its unsent lines are cancelled here
+        (no network call); lines already running go on to their end."""
+        batches = self.service.batches.store
+        for batch_id in self.store.budget_refs("batch"):
+            pending = batches.job_ids(batch_id, statuses=("pending",))
+            if not pending or self.batch_allows(batch_id, batches.job_ids(batch_id)):
+                continue
+            cancelled = sum(self.service.store.cancel_unsent(job_id, now) for job_id in pending)
+            if cancelled:
+                log.warning(
+                    "batch %s: past its budget; %d unsent line(s) cancelled", batch_id, cancelled
+                )
 
     def _request_cancel(self, job_id: str, now: datetime) -> None:
         """Record the cancel; the same pass's poll step sends it (no network call here)."""

@@ -357,10 +357,21 @@ class JobService:
         """One create attempt. Returns a delay when the job went back to pending to retry,
         _CREATED when the API answered with an interaction, None otherwise."""
         now = self.clock.now()
+        if not self.sendable([job_id], now):
+            return None
         job = self.store.claim_for_submit(job_id, self.owner, now, self.submit_lease_until(now))
         if job is None:
             return None
         return self.send_create(job)
+
+    def sendable(self, job_ids: Sequence[str], now: datetime) -> list[str]:
+        """The jobs that may be sent now; the others are cancelled here, unsent (a batch past
+        its budget submits no more lines)."""
+        refused = self.budgets.refused(job_ids)
+        for job_id, why in refused.items():
+            if self.store.cancel_unsent(job_id, now):
+                log.warning("job %s: cancelled before it was sent: %s", job_id, why)
+        return [job_id for job_id in job_ids if job_id not in refused]
 
     def submit_lease_until(self, now: datetime) -> datetime:
         """How long a submitter owns a job it moved to `submitting`: past the create timeout."""

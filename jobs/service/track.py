@@ -388,7 +388,7 @@ class Tracker:
         if free <= 0 or service._paused():
             return
         now = service.clock.now()
-        ids = service.store.submittable_ids(now, free, job_ids)
+        ids = service.sendable(service.store.submittable_ids(now, free, job_ids), now)
         with self._lock:
             ids = [i for i in ids if i not in self._submitting]
         claimed = self.leases.claim_for_submit(

@@ -142,6 +142,11 @@ class UsageStore:
                 session.add(JobEvent(job_id=ref_id, at=now, kind="budget", detail=describe(budget)))
             return budget
 
+    def budget_refs(self, kind: str) -> list[str]:
+        """The ids of every budget of a kind (e.g. every batch that has a ceiling)."""
+        with self.db.read() as session:
+            return list(session.exec(select(Budget.ref_id).where(Budget.kind == kind)))
+
     def get_budget(self, kind: str, ref_id: str) -> Budget | None:
         with self.db.read() as session:
             return session.get(Budget, (kind, ref_id))

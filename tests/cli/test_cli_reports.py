@@ -210,3 +210,21 @@ def test_streamed_usage_in_the_event_journal_trips_a_budget(cli, service, clock)
     assert "used 600 tokens, budget 500 tokens" in shown["budget"]["tripped_reason"]
     assert shown["status"] in ("cancelled", "in_progress") and shown["events"]
     assert any(e["kind"] == "cancel_sent" for e in shown["events"])
+
+
+def test_a_budgeted_batch_sends_no_more_lines_past_its_ceiling(cli, service, clock, emulator, tmp_path):  # fmt: skip
+    prompts = tmp_path / "night.txt"
+    prompts.write_text("".join(f"Explain in two sentences topic number {n}.\n" for n in range(6)))
+    batch = cli.json("batch", "submit", str(prompts), "--detach", "--budget", "300")
+    for _ in range(60):  # one line sent and one polled a pass, so each ends before the next
+        clock.advance(20)
+        service.run_pass(limit=1)
+        if all(j["status"] in ("completed", "cancelled") for j in cli.json("list", "--batch", batch["id"])):  # fmt: skip
+            break
+    statuses = [j["status"] for j in cli.json("list", "--batch", batch["id"])]
+    assert statuses.count("completed") >= 1 and statuses.count("cancelled") >= 1, statuses
+    assert statuses.count("completed") + statuses.count("cancelled") == 6
+    # the cancelled lines were never sent: one create per completed line, no more
+    assert emulator.backend.stats()["creates"] == statuses.count("completed")
+    budget = service.budgets.store.get_budget("batch", batch["id"])
+    assert budget.tripped_at is not None and "stopped by its budget" in budget.tripped_reason
