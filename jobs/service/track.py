@@ -60,6 +60,19 @@ def terminal_status_of(event: dict[str, Any]) -> str | None:
     return status if JobStatus.from_remote(status).is_terminal else None
 
 
+def live_status_of(event: dict[str, Any]) -> str | None:
+    """The status an `interaction.created` or `interaction.status_update` event announces."""
+    kind = event.get("event_type")
+    if kind == "interaction.created":
+        interaction = event.get("interaction")
+        status = interaction.get("status") if isinstance(interaction, dict) else None
+    elif kind == "interaction.status_update":
+        status = event.get("status")
+    else:
+        return None
+    return status if isinstance(status, str) else None
+
+
 class JournalWriter:
     """Writes the events of every open stream to the journal together, every `interval` seconds,
     in one short transaction (SQLite has one write lock: a transaction an event, from hundreds of
@@ -102,6 +115,14 @@ class JournalWriter:
                 with self._lock:  # keep them, in order, for the next try
                     self._queue = queued + self._queue
                 raise
+            statuses = {}
+            for job_id, (events, _) in batches.items():
+                for event in events:
+                    status = live_status_of(event)
+                    if status is not None:
+                        statuses[job_id] = status
+            if statuses:  # `list` and the web page show what the stream says, not `queued`
+                self.service.store.record_streamed_statuses(statuses, self.service.clock.now())
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

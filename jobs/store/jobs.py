@@ -609,6 +609,26 @@ class JobStore:
                 )
             return result.rowcount == 1
 
+    def record_streamed_statuses(self, statuses: dict[str, str], now: datetime) -> int:
+        """What a job's stream says its status now is (queued or in_progress), for the jobs it
+        changes: one short transaction, guarded so it never moves a job out of a terminal (or
+        any other) state; the change goes into the job's history like a poll's. The terminal
+        status is not written here: it comes with the confirming get."""
+        live = (JobStatus.QUEUED.value, JobStatus.IN_PROGRESS.value)
+        changed = 0
+        with self.db.write() as session:
+            for job_id, status in statuses.items():
+                if status not in live:
+                    continue
+                changed += _compare_and_set(
+                    session,
+                    job_id,
+                    [Job.status.in_(live), Job.status != status],  # type: ignore[attr-defined]
+                    {"status": status, "remote_status": status},
+                    (now, status, f"remote status {status!r} (stream)"),
+                )
+        return changed
+
     def record_poll_error(
         self, job_id: str, owner: str, *, now: datetime, next_poll_at: datetime, message: str
     ) -> bool:

@@ -45,3 +45,26 @@ def test_cut_streams_resume_without_duplicates_or_gaps(service, emulator, clock,
     journal = [e.payload_json for e in service.events(job.id)]
     assert journal == emulator_events(emulator.backend, done.interaction_id)
     assert emulator.backend.stats()["requests"]["stream"] >= 3
+
+
+def test_a_streamed_job_shows_the_status_its_stream_announces(
+    service, emulator, clock, make_tracker
+):
+    """`list` and the web page read the jobs table: a streamed job is not left `queued` there
+    while its stream says in_progress (the terminal status still waits for the confirming get)."""
+    job = service.submit_new(SubmitSpec(prompt="how do tides work?", agent=RESEARCH))
+    assert service.get_job(job.id).status == "queued"
+    tracker = make_tracker(service)
+    assert tracker.start_streams(job_ids=[job.id]) == 1
+    with ClockDriver(clock, step=1.0):
+        wait_until(
+            lambda: service.get_job(job.id).status == "in_progress",
+            what="in_progress from the stream",
+        )
+        wait_until(
+            lambda: service.get_job(job.id).job_status.is_terminal and not tracker.open_streams(),
+            what="the job to end",
+        )
+        tracker.check_streams()
+    history = [e.kind for e in service.store.events_for(job.id)]
+    assert history.count("in_progress") == 1 and history[-1] == "completed", history
