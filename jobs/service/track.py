@@ -396,6 +396,9 @@ class Tracker:
             self.start_streams(job_ids=job_ids)
         self.dispatch_polls(report, wait_for_calls=wait_for_calls, job_ids=job_ids)
         self.check_streams()
+        with self._lock:  # what streams and background polls recorded since the last pass
+            report.finished += self.finished
+            self.finished = 0
         return report
 
     def submit_ready(
@@ -528,8 +531,7 @@ class Tracker:
             wait(futures)
             for future in futures:
                 outcome = future.result()
-                report.polled += 1
-                report.finished += outcome == "finished"
+                report.polled += 1  # (finished ones are counted by _poll_task: see run_pass)
                 report.errors += outcome == "error"
         self.flush_outcomes()
 
