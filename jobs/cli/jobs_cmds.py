@@ -170,7 +170,7 @@ def submit(
     if follow_live:
         from jobs.cli.follow_cmds import follow_job
 
-        _print_submitted(ctx, job, exit_on_failure=True)
+        _print_submitted(ctx, job, exit_on_failure=True, stdout=False)
         job = follow_job(ctx, job)
         if job.job_status is not JobStatus.COMPLETED:
             sys.exit(1)
@@ -232,12 +232,16 @@ def _job_json(ctx: CliContext, job: Job) -> dict:
     return render.job_dict(job, ctx.app.store.labels_for([job.id])[job.id])
 
 
-def _print_submitted(ctx: CliContext, job: Job, *, exit_on_failure: bool = True) -> None:
+def _print_submitted(
+    ctx: CliContext, job: Job, *, exit_on_failure: bool = True, stdout: bool = True
+) -> None:
+    """The job's id and status: on stdout, or on stderr when stdout carries the answer
+    (`submit --follow > answer.md` is then the answer alone, as `follow` prints it)."""
     line = Text(f"{job.id} ")
     line.append_text(render.status_text(job))
     if job.interaction_id:
         line.append(f"  interaction {job.interaction_id}", style="dim")
-    ctx.console.print(line)
+    (ctx.console if stdout else ctx.err_console).print(line)
     if job.job_status is JobStatus.PENDING and job.parent_job_id:
         ctx.err_console.print(
             f"waits for {job.parent_job_id} to finish, then continues its conversation"

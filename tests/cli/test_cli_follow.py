@@ -60,9 +60,9 @@ def test_submit_follow_and_wait(cli, emulator, clock):
     with ClockDriver(clock, step=1.0):
         followed = cli("submit", "--follow", "Name a colour.")
         waited = cli("submit", "--wait", "--research", "Name a colour.")
-    job_id = followed.stdout.split()[0]
+    job_id = followed.stderr.split()[0]  # the id goes to stderr: stdout is the answer alone
     raw = cli("show", "--raw", job_id).stdout
-    assert followed.stdout.endswith(raw) and "completed" in followed.stderr
+    assert followed.stdout == raw and raw and "completed" in followed.stderr
     assert "thinking" in waited.stderr and "]" in waited.stderr  # elapsed stamps, thoughts
     assert "completed" in waited.stdout
 
