@@ -64,8 +64,7 @@ class FollowView:
             if isinstance(index, int):
                 self.step_types[index] = str(step.get("type"))
             if step.get("type") == "google_search_call":
-                queries = (step.get("arguments") or {}).get("queries") or []
-                self._note("searching: " + "; ".join(str(q) for q in queries), style="dim cyan")
+                self._searching(step.get("arguments"))
         elif kind == "step.delta":
             delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
             if delta.get("type") == "thought_summary":
@@ -73,6 +72,8 @@ class FollowView:
                 text = content.get("text") if isinstance(content, dict) else None
                 if text:
                     self._thought(str(text))
+            elif delta.get("type") == "google_search_call":  # the queries, sent as a delta
+                self._searching(delta.get("arguments"))
             elif delta.get("type") == "text" and self.step_types.get(payload.get("index")) in (
                 "model_output",
                 None,
@@ -81,6 +82,12 @@ class FollowView:
         elif kind == "error":
             error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
             self._note(f"error: {error.get('code')}: {error.get('message')}", style="red")
+
+    def _searching(self, arguments: object) -> None:
+        """A search's queries, whether the step's start carries them or a delta does after it."""
+        queries = arguments.get("queries") if isinstance(arguments, dict) else None
+        if queries:
+            self._note("searching: " + "; ".join(str(q) for q in queries), style="dim cyan")
 
     def _status(self, status: str | None, job: Job | None = None) -> None:
         if not status or status == self.status:
