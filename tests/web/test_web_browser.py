@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from waiting import wait_for
@@ -258,6 +259,8 @@ def test_events_stream_in_and_a_reload_mid_stream_loses_and_doubles_nothing(
     )
     assert built == web.app.service.get_result(job_id).output_text
     assert "Sources" in research.locator(".answer").inner_text()
+    # Its searches, with their queries (streamed as deltas after each call's start).
+    assert re.search(r"Searched \d+ times?: \S", research.locator(".searches").inner_text())
     # The inspector shows each event's payload as received.
     last = page.locator("#event-list li").last
     last.locator(".event-head").click()

@@ -172,6 +172,9 @@
           content.forEach((c) => {
             if (c && typeof c.text === "string") step.thought += c.text;
           });
+        } else if (d.type === "google_search_call" && d.arguments && typeof d.arguments === "object") {
+          // A call's arguments may come as a delta after its step.start (the SDK's delta types).
+          step.step.arguments = Object.assign({}, step.step.arguments || {}, d.arguments);
         }
         break;
       }
