@@ -560,6 +560,13 @@ def _firing_dict(firing) -> dict:
     help="When the previous firing's batch still runs.",
 )
 @click.option("--notify", help="Command or URL run when each firing's batch ends.")
+@click.option(
+    "--budget",
+    "budgets",
+    multiple=True,
+    metavar="LIMIT",
+    help="Each firing sends no more lines once it used this much: tokens (50k) or dollars ($5).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the schedule as JSON.")
 @pass_ctx
 def schedule_add(
@@ -572,10 +579,14 @@ def schedule_add(
     grace: int,
     overlap: str,
     notify: str | None,
+    budgets: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Add a schedule that runs FILE as a batch at each cron time."""
+    from jobs.cli.jobs_cmds import _budget
+
     service = ctx.app.service
+    ceiling = _budget(ctx, budgets, ctx.settings["defaults.model"])
     try:
         sched = service.schedules.add(
             name,
@@ -589,6 +600,8 @@ def schedule_add(
         )
     except BatchFileError as exc:
         _report_bad_file(exc)
+    if ceiling is not None:
+        service.budgets.set("schedule", sched.id, ceiling)
     if as_json:
         _echo_json(_schedule_dict(ctx, sched))
         return

@@ -200,6 +200,13 @@ class Budgets:
         self._stop_batches_past_their_ceiling(now)
         return stopped
 
+    def carry_to_firing(self, schedule_id: str, batch_id: str) -> None:
+        """A schedule's ceiling holds for each of its firings: the firing's batch gets it."""
+        budget = self.store.get_budget("schedule", schedule_id)
+        if budget is not None:
+            ceiling = Ceiling(max_tokens=budget.max_tokens, max_cost_usd=budget.max_cost_usd)
+            self.set("batch", batch_id, ceiling)
+
     def refused(self, job_ids: Sequence[str]) -> dict[str, str]:
         """The pending jobs that may not be sent, with why: lines of a batch past its ceiling.
         One query when no batch has a budget (the common case)."""

@@ -329,7 +329,10 @@ class ScheduleService:
             guard=claim,
             after=link,
         )
-        return firing if recorded is not None else None
+        if recorded is None:
+            return None
+        self.service.budgets.carry_to_firing(schedule.id, recorded.batch.id)
+        return firing
 
     def _fail_queued(self, queued: ScheduleFiring, firing: ScheduleFiring) -> bool:
         with self.service.store.db.write() as session:

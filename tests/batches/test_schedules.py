@@ -171,3 +171,17 @@ def test_pause_resume_run_now(service, emulator, clock, batch_file):
     firing = service.schedules.run_now("minute")
     assert firing.state == "fired" and firing.batch_id
     assert states(service) == [(clock.now().strftime("%H:%M"), "fired")]
+
+
+def test_a_schedules_budget_holds_for_each_firing(service, emulator, clock, batch_file):
+    from jobs.service.budgets import Ceiling
+
+    service.schedules.add("minute", cron="* * * * *", file=str(batch_file))
+    schedule = service.schedules.get("minute")
+    service.budgets.set("schedule", schedule.id, Ceiling(max_tokens=100))
+    clock.advance(31)  # 12:00:01: the 12:00 firing
+    assert service.schedules.fire_due(clock.now()) == 1
+    _schedule, firings = service.schedules.history("minute")
+    budget = service.budgets.store.get_budget("batch", firings[0].batch_id)
+    assert budget is not None and budget.max_tokens == 100  # the firing's batch has the ceiling
+    assert service.budgets.store.get_budget("batch", "no-such-batch") is None
