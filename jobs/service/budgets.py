@@ -207,25 +207,39 @@ class Budgets:
             ceiling = Ceiling(max_tokens=budget.max_tokens, max_cost_usd=budget.max_cost_usd)
             self.set("batch", batch_id, ceiling)
 
-    def refused(self, job_ids: Sequence[str]) -> dict[str, str]:
-        """The pending jobs that may not be sent, with why: lines of a batch past its ceiling.
-        One query when no batch has a budget (the common case)."""
+    def refused(self, job_ids: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+        """Of these pending jobs: those that may not be sent, with why (lines of a batch past its
+        ceiling), and those held back for now. A budgeted batch keeps at most
+        `batch.concurrency` lines running, so that its usage can stop it before every line was
+        sent. One query when no batch has a budget (the common case)."""
         batch_refs = set(self.store.budget_refs("batch"))
         if not batch_refs:
-            return {}
+            return {}, set()
         lines = self.service.batches.store
-        refused, verdicts = {}, {}
+        running = ("submitting", "queued", "in_progress", "requires_action", "unknown")
+        room_of: dict[str, int] = {}
+        refused: dict[str, str] = {}
+        held: set[str] = set()
         for job_id in job_ids:
             line = lines.line_of_job(job_id)
             if line is None or line.batch_id not in batch_refs:
                 continue
-            if line.batch_id not in verdicts:
-                verdicts[line.batch_id] = self.batch_allows(
-                    line.batch_id, lines.job_ids(line.batch_id)
+            batch_id = line.batch_id
+            if batch_id not in room_of:
+                allowed = self.batch_allows(batch_id, lines.job_ids(batch_id))
+                live = len(lines.job_ids(batch_id, statuses=running))
+                room_of[batch_id] = (
+                    max(0, int(self.service.settings["batch.concurrency"]) - live)
+                    if allowed
+                    else -1
                 )
-            if not verdicts[line.batch_id]:
-                refused[job_id] = f"batch {line.batch_id} is past its budget"
-        return refused
+            if room_of[batch_id] < 0:
+                refused[job_id] = f"batch {batch_id} is past its budget"
+            elif room_of[batch_id] == 0:
+                held.add(job_id)
+            else:
+                room_of[batch_id] -= 1
+        return refused, held
 
     def _stop_batches_past_their_ceiling(self, now: datetime) -> None:
         """A batch past its ceiling submits no more lines: its unsent lines are cancelled here
@@ -235,7 +249,10 @@ class Budgets:
             pending = batches.job_ids(batch_id, statuses=("pending",))
             if not pending or self.batch_allows(batch_id, batches.job_ids(batch_id)):
                 continue
-            cancelled = sum(self.service.store.cancel_unsent(job_id, now) for job_id in pending)
+            why = f"batch {batch_id} is past its budget"
+            cancelled = sum(
+                self.service.store.cancel_unsent(job_id, now, reason=why) for job_id in pending
+            )
             if cancelled:
                 log.warning(
                     "batch %s: past its budget; %d unsent line(s) cancelled", batch_id, cancelled

@@ -365,13 +365,13 @@ class JobService:
         return self.send_create(job)
 
     def sendable(self, job_ids: Sequence[str], now: datetime) -> list[str]:
-        """The jobs that may be sent now; the others are cancelled here, unsent (a batch past
-        its budget submits no more lines)."""
-        refused = self.budgets.refused(job_ids)
+        """The jobs that may be sent now: a batch past its budget submits no more lines (they
+        are cancelled here, unsent), and a budgeted batch sends a few at a time."""
+        refused, held = self.budgets.refused(job_ids)
         for job_id, why in refused.items():
-            if self.store.cancel_unsent(job_id, now):
+            if self.store.cancel_unsent(job_id, now, reason=why):
                 log.warning("job %s: cancelled before it was sent: %s", job_id, why)
-        return [job_id for job_id in job_ids if job_id not in refused]
+        return [job_id for job_id in job_ids if job_id not in refused and job_id not in held]
 
     def submit_lease_until(self, now: datetime) -> datetime:
         """How long a submitter owns a job it moved to `submitting`: past the create timeout."""

@@ -753,20 +753,30 @@ class JobStore:
                 raise JobNotFound(job_id)
             return job, first
 
-    def cancel_unsent(self, job_id: str, now: datetime) -> bool:
-        """A job never sent (pending) is cancelled locally, with no remote call."""
+    def cancel_unsent(self, job_id: str, now: datetime, reason: str | None = None) -> bool:
+        """A job never sent (pending) is cancelled locally, with no remote call; `reason` (why
+        jobs did it, e.g. a budget) becomes its error message."""
+        values: dict[str, Any] = {
+            "status": JobStatus.CANCELLED.value,
+            "finished_at": now,
+            "cancel_sent_at": None,
+            "next_poll_at": None,
+        }
+        if reason:
+            values.update(error_code="budget", error_message=reason)
         with self.db.write() as session:
             return _compare_and_set(
                 session,
                 job_id,
                 [Job.status.in_([JobStatus.PENDING.value, JobStatus.SUBMIT_UNKNOWN.value])],  # type: ignore[attr-defined]
-                {
-                    "status": JobStatus.CANCELLED.value,
-                    "finished_at": now,
-                    "cancel_sent_at": None,
-                    "next_poll_at": None,
-                },
-                (now, "cancelled", "cancelled before it was sent"),
+                values,
+                (
+                    now,
+                    "cancelled",
+                    f"cancelled before it was sent: {reason}"
+                    if reason
+                    else "cancelled before it was sent",
+                ),
             )
 
     def take_cancel_send(self, job_id: str, now: datetime) -> bool:

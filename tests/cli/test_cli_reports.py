@@ -199,8 +199,12 @@ def test_db_backup_is_a_consistent_copy(cli, jobs_done, home, tmp_path):
 def test_streamed_usage_in_the_event_journal_trips_a_budget(cli, service, clock):
     job = cli.submit("--research", "--budget", "500", "Research the history of maps.")
     events = [
-        {"event_type": "step.stop", "index": index, "event_id": f"evt_{index}",
-         "step_usage": {"total_thought_tokens": tokens}}  # fmt: skip
+        {
+            "event_type": "step.stop",
+            "index": index,
+            "event_id": f"evt_{index}",
+            "step_usage": {"total_thought_tokens": tokens},
+        }  # fmt: skip
         for index, tokens in enumerate((200, 250, 150))
     ]
     assert service.journal.append(job["id"], events, clock.now()) == 3
@@ -216,9 +220,9 @@ def test_a_budgeted_batch_sends_no_more_lines_past_its_ceiling(cli, service, clo
     prompts = tmp_path / "night.txt"
     prompts.write_text("".join(f"Explain in two sentences topic number {n}.\n" for n in range(6)))
     batch = cli.json("batch", "submit", str(prompts), "--detach", "--budget", "300")
-    for _ in range(60):  # one line sent and one polled a pass, so each ends before the next
+    for _ in range(60):  # a budgeted batch keeps batch.concurrency (4) lines running at most
         clock.advance(20)
-        service.run_pass(limit=1)
+        service.run_pass()
         if all(j["status"] in ("completed", "cancelled") for j in cli.json("list", "--batch", batch["id"])):  # fmt: skip
             break
     statuses = [j["status"] for j in cli.json("list", "--batch", batch["id"])]
@@ -228,3 +232,7 @@ def test_a_budgeted_batch_sends_no_more_lines_past_its_ceiling(cli, service, clo
     assert emulator.backend.stats()["creates"] == statuses.count("completed")
     budget = service.budgets.store.get_budget("batch", batch["id"])
     assert budget.tripped_at is not None and "stopped by its budget" in budget.tripped_reason
+    cancelled = [j for j in cli.json("list", "--batch", batch["id"]) if j["status"] == "cancelled"]
+    assert all(
+        "past its budget" in cli.json("show", j["id"])["error"]["message"] for j in cancelled
+    )
