@@ -496,18 +496,10 @@ def _watch(ctx: CliContext, filt, search: str | None) -> None:
 
 
 def _conversation(ctx: CliContext, job: Job) -> list[Job]:
-    """The turns before this job (service.chain) and the follow-ups after it, oldest first."""
-    service = ctx.app.service
-    turns = service.chain(job)
-    seen = {turn.id for turn in turns}
-    current = job
-    while True:
-        children = [c for c in service.store.children_of(current.id) if c.id not in seen]
-        if not children:
-            return turns
-        current = children[0]
-        seen.add(current.id)
-        turns.append(current)
+    """The turns before this job and the follow-ups after it, oldest first."""
+    from jobs.service.conversation import conversation
+
+    return conversation(ctx.app.service, job.id)
 
 
 def _show_renderable(ctx: CliContext, job: Job, *, thoughts: bool):

@@ -47,23 +47,11 @@ _MAX_STALLS = 2  # silent streams (watchdog) before the job is handed back to po
 _NO_STREAM_FOR = 120.0  # seconds a job handed back to polling is not streamed again
 
 
-def terminal_status_of(event: dict[str, Any]) -> str | None:
-    """The terminal status an event announces (completed, status_update), or None."""
+def announced_status(event: dict[str, Any]) -> str | None:
+    """The status an `interaction.created`, `interaction.status_update` or
+    `interaction.completed` event announces, or None."""
     kind = event.get("event_type")
-    if kind == "interaction.completed":
-        interaction = event.get("interaction")
-        status = interaction.get("status") if isinstance(interaction, dict) else None
-    elif kind == "interaction.status_update":
-        status = event.get("status")
-    else:
-        return None
-    return status if JobStatus.from_remote(status).is_terminal else None
-
-
-def live_status_of(event: dict[str, Any]) -> str | None:
-    """The status an `interaction.created` or `interaction.status_update` event announces."""
-    kind = event.get("event_type")
-    if kind == "interaction.created":
+    if kind in ("interaction.created", "interaction.completed"):
         interaction = event.get("interaction")
         status = interaction.get("status") if isinstance(interaction, dict) else None
     elif kind == "interaction.status_update":
@@ -71,6 +59,21 @@ def live_status_of(event: dict[str, Any]) -> str | None:
     else:
         return None
     return status if isinstance(status, str) else None
+
+
+def terminal_status_of(event: dict[str, Any]) -> str | None:
+    """The terminal status an event announces (completed, status_update), or None."""
+    if event.get("event_type") == "interaction.created":
+        return None
+    status = announced_status(event)
+    return status if status and JobStatus.from_remote(status).is_terminal else None
+
+
+def live_status_of(event: dict[str, Any]) -> str | None:
+    """The status an `interaction.created` or `interaction.status_update` event announces."""
+    if event.get("event_type") == "interaction.completed":
+        return None
+    return announced_status(event)
 
 
 class JournalWriter:
