@@ -7,7 +7,6 @@ behind the access guard (`security.py`). `server.py` runs it with the worker in 
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def webhook_routes_for(app: App) -> list[Any]:
-    """Issue 13's webhook receiver, mounted when this build has it."""
-    if importlib.util.find_spec("jobs.webhook_routes") is None:
-        return []
+    """The receiver of the API's webhook deliveries (jobs/webhook_routes.py), at the same port."""
     from jobs.webhook_routes import webhook_routes
 
     return list(webhook_routes(lambda: app.service))
