@@ -10,7 +10,9 @@ from jobs.service import SubmitSpec
 RESEARCH = "deep-research-preview-04-2026"
 
 
-def _run(service, tracker, clock, job_id, *, timeout=60.0):
+def _run(service, tracker, clock, job_id, *, timeout=60.0, idle=None):
+    if idle is not None:
+        tracker.idle = idle
     tracker.start(interval=0.05)  # the watchdog
     assert tracker.start_streams(job_ids=[job_id]) == 1
     with ClockDriver(clock, step=2.0):
@@ -36,7 +38,10 @@ def test_stream_cut_every_two_simulated_minutes_with_a_plain_text_503(
 ):
     job = service.submit_new(SubmitSpec(prompt="why is the sky blue?", agent=RESEARCH))
     emulator.backend.faults.cut_stream_after(120, mode="text_503", times=None)
-    done = _run(service, make_tracker(service), clock, job.id)
+    # The clock runs 200x: the default 60 s of silence would be 0.3 real seconds, less than a
+    # reconnect can take on a loaded machine, and the watchdog would poll. This test is not
+    # about the watchdog (the hanging-resume test is).
+    done = _run(service, make_tracker(service), clock, job.id, idle=900.0)
     _journal_is_exact(service, emulator, done)
     stats = emulator.backend.stats()
     # A Deep Research run takes 5-25 simulated minutes: cut at least twice, resumed each time.
