@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
+
+from waiting import wait_for
 
 
 class ClockDriver:
@@ -35,8 +36,5 @@ def emulator_events(backend, interaction_id: str) -> list[str]:
 
 
 def wait_until(condition, timeout: float = 30.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    """tests/waiting.py's wait, with the longer deadline these stream tests need."""
+    return wait_for(condition, timeout=timeout, what=what, interval=0.02)
