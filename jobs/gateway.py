@@ -431,26 +431,17 @@ def _to_remote(result: Any) -> RemoteInteraction:
         # `input` echoes the request (which we store already): a 50 MB prompt is not copied again.
         raw = result.model_dump(mode="json", exclude_none=True, exclude={"input"})
     raw.pop("output_text", None)  # computed by the SDK, not part of the resource
-    steps = raw.get("steps") if isinstance(raw.get("steps"), list) else []
-    usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
-    errors = raw.get("errors") if isinstance(raw.get("errors"), list) else []
-    status = raw.get("status")
-    return RemoteInteraction(
-        id=str(raw.get("id") or ""),
-        status=status if isinstance(status, str) else None,
-        created=_parse_time(raw.get("created")),
-        updated=_parse_time(raw.get("updated")),
-        output_text=getattr(result, "output_text", None) or "",
-        thoughts=_thought_summaries(steps),
-        steps=steps,
-        usage=usage,
-        errors=errors,
-        raw=raw,
-    )
+    return _remote_from_raw(raw, getattr(result, "output_text", None) or "")
 
 
 def _json_to_remote(body: dict[str, Any]) -> RemoteInteraction:
     raw = {k: v for k, v in body.items() if k != "output_text"}
+    return _remote_from_raw(raw, None)
+
+
+def _remote_from_raw(raw: dict[str, Any], output_text: str | None) -> RemoteInteraction:
+    """The interaction as we keep it, from its resource as a dict (`output_text`: the SDK's, or
+    None to compute it from the steps the same way)."""
     steps = raw.get("steps") if isinstance(raw.get("steps"), list) else []
     usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
     errors = raw.get("errors") if isinstance(raw.get("errors"), list) else []
@@ -460,7 +451,7 @@ def _json_to_remote(body: dict[str, Any]) -> RemoteInteraction:
         status=status if isinstance(status, str) else None,
         created=_parse_time(raw.get("created")),
         updated=_parse_time(raw.get("updated")),
-        output_text=output_text_of(steps),
+        output_text=output_text_of(steps) if output_text is None else output_text,
         thoughts=_thought_summaries(steps),
         steps=steps,
         usage=usage,
