@@ -13,6 +13,7 @@ import signal
 POINTS = (
     "submit.before_create",  # job is `submitting`, nothing sent yet
     "submit.after_create",  # the API created the interaction; its id is not stored yet
+    "submit.group_claimed",  # a batch claimed its next lines (`submitting`), none of them sent
     "poll.after_get",  # a terminal reply is in memory, not stored yet
     "store.terminal_uncommitted",  # inside the terminal write transaction, before commit
     "cancel.after_send",  # the remote cancel was sent; the result is not stored yet

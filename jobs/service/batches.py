@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,15 +22,14 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from jobs.errors import AuthFailed, GatewayError, InvalidTransition, StoreError, Unreachable
+from jobs.errors import GatewayError, InvalidTransition, StoreError
 from jobs.models import Batch, BatchLine, Job, JobStatus, new_job_id
 from jobs.service.batch_file import ParsedBatch, parse_batch
+from jobs.service.batch_submit import SubmitReport, Submitter
 from jobs.service.core import JOB_LABEL, JobService, SubmitSpec
 from jobs.store.batches import LIVE_STATUSES, BatchCounts, BatchNotFound, BatchStore, NewLine
 
 log = logging.getLogger(__name__)
-
-MAX_TRIES = 50  # create attempts per line in one `batch submit` before it is left to the worker
 
 # Ended without completing: `batch retry` gives these lines a new job (submit_unknown only on request:
 # its create may have happened, so a retry may pay twice).
@@ -49,14 +47,6 @@ class Recorded:
     batch: Batch
     added: int
     already: int  # lines of the file the batch had already recorded (not sent again)
-
-
-@dataclass
-class SubmitReport:
-    sent: int = 0  # creates that got an interaction id (or ended at once)
-    left_pending: int = 0  # left for the worker (429/503 beyond the wait budget, or an error)
-    failed: int = 0  # refused by the API, or submit_unknown
-    error: str | None = None  # why submitting stopped early (no key, unreachable)
 
 
 @dataclass
@@ -137,7 +127,7 @@ class BatchService:
         all of them paused while the server's 429 delay runs. What cannot be sent within
         `max_wait` seconds of waiting is left pending for the worker."""
         settings = self.service.settings
-        submitter = _Submitter(
+        submitter = Submitter(
             self.service,
             self.store.job_ids(batch_id, [JobStatus.PENDING.value]),
             concurrency=max(1, concurrency or int(settings["batch.concurrency"])),
@@ -258,140 +248,6 @@ def _retry_job(old: Job, labels: dict[str, str], now: datetime) -> tuple[Job, di
         created_at=now,
     )
     return job, labels
-
-
-class _Submitter:
-    """A few threads sending pending jobs through JobService.submit (the one submit path)."""
-
-    def __init__(
-        self,
-        service: JobService,
-        job_ids: list[str],
-        *,
-        concurrency: int,
-        rate: float,
-        max_wait: float,
-        on_progress: Callable[[int, int], None] | None,
-    ) -> None:
-        self.service = service
-        self.clock = service.clock
-        self.todo = list(reversed(job_ids))  # pop() takes them in file order
-        self.total = len(job_ids)
-        self.concurrency = min(concurrency, max(1, self.total))
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.max_wait = max_wait
-        self.on_progress = on_progress
-        self.report = SubmitReport()
-        self._lock = threading.Lock()
-        self._next_slot = self.clock.monotonic()
-        self._waited = 0.0  # seconds spent waiting out the server (429/503)
-        self._accounted_until = self.clock.now()
-        self._stop = False
-        self._done = 0
-        self._tries: dict[str, int] = {}
-
-    def run(self) -> SubmitReport:
-        if not self.total:
-            return self.report
-        threads = [
-            threading.Thread(target=self._work, name=f"batch-submit-{n}", daemon=True)
-            for n in range(self.concurrency)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        self.report.left_pending += len(self.todo)
-        return self.report
-
-    def _take(self) -> str | None:
-        with self._lock:
-            if self._stop or not self.todo:
-                return None
-            return self.todo.pop()
-
-    def _wait_turn(self) -> bool:
-        """Honour the process-wide 429 pause and the rate; False when the wait budget is spent."""
-        while True:
-            now = self.clock.now()
-            paused = self.service.paused_until
-            if paused is None or paused <= now:
-                break
-            with self._lock:
-                # Every thread sleeps through the same pause: count its length once.
-                new = (paused - max(now, self._accounted_until)).total_seconds()
-                if new > 0:
-                    if self._waited + new > self.max_wait:
-                        self._stop = True
-                        return False
-                    self._waited += new
-                    self._accounted_until = paused
-            self.clock.sleep((paused - now).total_seconds())
-        if self.interval:
-            with self._lock:
-                slot = max(self._next_slot, self.clock.monotonic())
-                self._next_slot = slot + self.interval
-            delay = slot - self.clock.monotonic()
-            if delay > 0:
-                self.clock.sleep(delay)
-        return True
-
-    def _work(self) -> None:
-        while (job_id := self._take()) is not None:
-            if not self._wait_turn():
-                self._give_back(job_id)
-                return
-            try:
-                job = self.service.submit(job_id, wait_budget=0.0)
-            except (Unreachable, AuthFailed) as exc:
-                with self._lock:
-                    self._stop, self.report.error = True, str(exc)
-                    self.report.left_pending += 1
-                return
-            except (GatewayError, StoreError) as exc:
-                log.warning("job %s: left to the worker: %s", job_id, exc)
-                with self._lock:
-                    self.report.left_pending += 1
-                continue
-            now = self.clock.now()
-            self._tries[job_id] = self._tries.get(job_id, 0) + 1
-            if job.job_status is JobStatus.PENDING and self._tries[job_id] < MAX_TRIES:
-                # 429 or 503 (certainly not created), or not due yet: try again later. After a 429
-                # the whole submitter pauses (see _wait_turn); otherwise this line waits its own
-                # delay, within the budget.
-                paused = self.service.paused_until is not None and self.service.paused_until > now
-                due = job.next_poll_at
-                if not paused and due is not None and due > now:
-                    delay = (due - now).total_seconds()
-                    with self._lock:
-                        over = self._waited + delay > self.max_wait
-                        if not over:
-                            self._waited += delay
-                    if over:
-                        with self._lock:
-                            self.report.left_pending += 1
-                        continue
-                    self.clock.sleep(delay)
-                self._give_back(job_id)
-                continue
-            with self._lock:
-                if job.job_status in (JobStatus.SUBMIT_UNKNOWN, JobStatus.FAILED):
-                    self.report.failed += 1
-                elif job.job_status is JobStatus.PENDING:
-                    self.report.left_pending += 1  # tried MAX_TRIES times: the worker goes on
-                else:
-                    self.report.sent += 1
-                self._done += 1
-                done = self._done
-            if self.on_progress:
-                self.on_progress(done, self.total)
-
-    def _give_back(self, job_id: str) -> None:
-        with self._lock:
-            if self._stop:
-                self.report.left_pending += 1
-            else:
-                self.todo.insert(0, job_id)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -49,6 +49,7 @@ from jobs.payloads import compact_steps
 from jobs.service.recovery import Recovery
 from jobs.service.webhooks import WebhookReceiver
 from jobs.store import EventStore, JobFilter, JobStore, StoredEvent, TerminalResult
+from jobs.store.submitting import GroupRecorder, Submitted
 
 if TYPE_CHECKING:
     from jobs.service.batches import BatchService
@@ -377,9 +378,10 @@ class JobService:
         """How long a submitter owns a job it moved to `submitting`: past the create timeout."""
         return now + timedelta(seconds=float(self.settings["api.create_timeout"]) + _SUBMIT_MARGIN)
 
-    def send_create(self, job: Job) -> float | None:
+    def send_create(self, job: Job, *, recorder: GroupRecorder | None = None) -> float | str | None:
         """The create of a job this process holds in `submitting` (write-ahead: claimed and
-        committed before this call), and the recording of what it answered."""
+        committed before this call), and the recording of what it answered (in a group commit
+        with other creates when `recorder` is given). Returns as _submit_once does."""
         job_id = job.id
         body = json.loads(job.request_json)
         job.request_json = ""  # not needed any more: one copy of a large prompt is enough
@@ -433,7 +435,8 @@ class JobService:
         self._rate_limit_strikes = 0
         try:
             self._write_or_defer(
-                job_id, lambda: self._record_created(job, body, remote, changed=changed)
+                job_id,
+                lambda: self._record_created(job, body, remote, changed=changed, recorder=recorder),
             )
         except StoreError as exc:
             # A paid run that nothing tracks yet: keep its id on disk, beside the store.
@@ -452,12 +455,18 @@ class JobService:
         return _CREATED
 
     def _record_created(
-        self, job: Job, body: dict[str, Any], remote: RemoteInteraction, *, changed: bool = True
+        self,
+        job: Job,
+        body: dict[str, Any],
+        remote: RemoteInteraction,
+        *,
+        changed: bool = True,
+        recorder: GroupRecorder | None = None,
     ) -> None:
         """Commit the interaction id of a job just created remotely, then act on what it says."""
         status = JobStatus.from_remote(remote.status)
         now = self.clock.now()
-        recorded = self.store.record_submitted(
+        entry = Submitted(
             job.id,
             self.owner,
             interaction_id=remote.id,
@@ -470,7 +479,15 @@ class JobService:
             next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
             previous_interaction_id=body.get("previous_interaction_id"),
         )
+        cancel_pending: bool | None = None  # not known: read the job again below
+        if recorder is None:
+            recorded = self.store.record_submitted(**vars(entry))
+        else:
+            outcome = recorder.record(entry)
+            recorded, cancel_pending = outcome.recorded, outcome.cancel_pending
         try:
+            if recorded and cancel_pending is False and not status.is_terminal:
+                return  # recorded, nothing left to do: no need to read the job again
             if (
                 not recorded
                 and (gone := self.store.find_job(job.id))

@@ -42,6 +42,7 @@ from jobs.models import (
     Worker,
     new_job_id,
 )
+from jobs.store.submitting import Submitted, record_submitted
 from jobs.store.usage import record_final
 
 # What a user types for the newest job (`gjobs show @last`): `@` needs no quoting in bash or zsh.
@@ -338,54 +339,21 @@ class JobStore:
         previous_interaction_id: str | None = None,
     ) -> bool:
         """submitting -> the remote status, with the interaction id. False if we lost the lease."""
+        entry = Submitted(
+            job_id,
+            owner,
+            interaction_id=interaction_id,
+            remote_status=remote_status,
+            status=status,
+            request_json=request_json,
+            remote_created=remote_created,
+            remote_updated=remote_updated,
+            now=now,
+            next_poll_at=next_poll_at,
+            previous_interaction_id=previous_interaction_id,
+        )
         with self.db.write() as session:
-            if _compare_and_set(
-                session,
-                job_id,
-                [Job.status == JobStatus.SUBMITTING.value, Job.lease_owner == owner],
-                {
-                    "status": status.value,
-                    "remote_status": remote_status,
-                    "interaction_id": interaction_id,
-                    # None: the stored request is what was sent (not rewritten: it can be large)
-                    **({"request_json": request_json} if request_json is not None else {}),
-                    "submitted_at": now,
-                    "remote_created_at": remote_created,
-                    "previous_interaction_id": previous_interaction_id,
-                    "remote_updated_at": remote_updated,
-                    "next_poll_at": next_poll_at,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "error_code": None,
-                    "error_message": None,
-                },
-                (now, "submitted", f"interaction {interaction_id}"),
-            ):
-                return True
-            # The lease expired and someone marked us submit_unknown meanwhile: still keep the id,
-            # so the job can be found again instead of being resubmitted (and paid) twice.
-            late = session.exec(
-                sa.update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.status == JobStatus.SUBMIT_UNKNOWN.value,
-                    Job.interaction_id.is_(None),
-                )  # type: ignore[union-attr]
-                .values(
-                    status=status.value,
-                    remote_status=remote_status,
-                    interaction_id=interaction_id,
-                    **({"request_json": request_json} if request_json is not None else {}),
-                    submitted_at=now,
-                    next_poll_at=next_poll_at,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            if late.rowcount == 1:
-                _event(session, job_id, now, "submitted", f"interaction {interaction_id} (late)")
-                return True
-            return False
+            return record_submitted(session.connection(), entry)
 
     def attach_interaction(
         self,
