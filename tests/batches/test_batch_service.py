@@ -3,6 +3,8 @@ sent, each line created once however often the file is submitted or resumed, 429
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from jobs.models import JobStatus
@@ -120,3 +122,73 @@ def test_list_jobs_by_batch_in_file_order(service):
     jobs = service.list_jobs(JobFilter(batch_id=recorded.batch.id))
     assert [j.prompt_excerpt for j in jobs] == [f"prompt {i}" for i in range(5)]
     assert other.id not in {j.id for j in jobs}
+
+
+def test_a_batch_claims_and_records_its_lines_a_group_at_a_time(db_service, emulator):
+    """The store's write transactions, not one or two a line: the threads claim the next lines
+    together, and the ids of creates that return together are committed together."""
+    import sqlalchemy as sa
+
+    service = db_service()
+    recorded = record(service, jsonl([{"prompt": f"p{i}"} for i in range(40)]))
+    commits = []
+    sa.event.listen(service.store.db.engine, "commit", lambda conn: commits.append(1))
+    report = service.batches.submit_pending(recorded.batch.id, concurrency=8)
+    assert report.sent == 40
+    # 5 claims of 8 lines, and at most one record a line (fewer when creates return together);
+    # one line at a time took at least 80 (a claim and a record each).
+    assert len(commits) <= 5 + 40 + 2, len(commits)
+    stats = emulator.backend.stats()
+    assert stats["creates"] == 40 and set(creates_by_job(stats).values()) == {1}
+    jobs = service.list_jobs()
+    assert {j.status for j in jobs} <= {"queued", "in_progress", "completed", "unknown"}
+    assert all(j.interaction_id and j.lease_owner is None for j in jobs)
+
+
+def test_lines_claimed_but_not_sent_when_a_429_stops_the_submitter_are_pending_again(
+    service, emulator, clock
+):
+    emulator.backend.faults.fail("create", 429, times=1, retry_after=600.0)
+    recorded = record(service, jsonl([{"prompt": f"p{i}"} for i in range(6)]))
+    report = service.batches.submit_pending(recorded.batch.id, concurrency=3, max_wait=60)
+    counts = service.batches.summary(recorded.batch.id).counts.by_status
+    assert "submitting" not in counts  # nothing left claimed behind the stopped submitter
+    assert report.sent + report.left_pending == 6 and counts.get("pending") == report.left_pending
+    assert emulator.backend.stats()["creates"] == report.sent
+    for job in service.list_jobs():
+        if job.status == "pending" and job.error_code is None:  # claimed, released, never tried
+            assert job.submit_attempts == 0
+
+
+def test_a_line_cancelled_while_its_create_is_in_flight_is_cancelled_once(
+    make_service, settings, emulator
+):
+    """The group record says which lines were asked to cancel meanwhile: those get their one
+    remote cancel at once, the others are not read again."""
+    submitter, cli = make_service(settings, owner="batch-1"), make_service(settings, owner="cli-1")
+    emulator.backend.faults.force_outcome("in_progress")  # runs until cancelled
+    recorded = record(submitter, jsonl([{"prompt": f"p{i}"} for i in range(6)]))
+    first_two = submitter.batches.store.job_ids(recorded.batch.id)[:2]
+    inner = submitter.gateway
+    asked = []
+    once = threading.Lock()
+
+    class CancelDuringFirstCreate:
+        def __getattr__(self, name):
+            return getattr(inner, name)
+
+        def create(self, body):
+            with once:
+                if not asked:
+                    asked.extend(cli.cancel(job_id).status for job_id in first_two)
+            return inner.create(body)
+
+    submitter.gateway = CancelDuringFirstCreate()
+    report = submitter.batches.submit_pending(recorded.batch.id, concurrency=2)
+    assert report.sent == 6 and asked == ["submitting", "submitting"]  # recorded, not sent yet
+    assert emulator.backend.stats()["requests"]["cancel"] == 2
+    for job in submitter.list_jobs():
+        if job.id in first_two:
+            assert job.status == "cancelled" and job.cancel_sent_at is not None
+        else:
+            assert job.status != "cancelled" and job.cancel_requested_at is None
