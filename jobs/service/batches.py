@@ -89,9 +89,15 @@ class BatchService:
         """Record the batch and the lines it has not seen, as pending jobs, in one transaction
         (None: `guard` refused, nothing written)."""
         now = self.service.clock.now()
+        ids = self.service.store.free_job_ids(len(parsed.lines))
         lines = [
-            NewLine(p.line_no, p.line_key, self.service.build_job(p.spec), dict(p.spec.labels))
-            for p in parsed.lines
+            NewLine(
+                p.line_no,
+                p.line_key,
+                self.service.build_job(p.spec, job_id=job_id),
+                dict(p.spec.labels),
+            )
+            for p, job_id in zip(parsed.lines, ids, strict=True)
         ]
         for line in lines:
             line.job.created_at = now

@@ -224,8 +224,9 @@ class JobService:
             self.budgets.set("job", job.id, spec.budget)
         return job
 
-    def build_job(self, spec: SubmitSpec) -> Job:
-        """The job row for a spec, checked, not recorded (a batch records many in one go)."""
+    def build_job(self, spec: SubmitSpec, *, job_id: str | None = None) -> Job:
+        """The job row for a spec, checked, not recorded (a batch records many in one go, with
+        ids from JobStore.free_job_ids)."""
         check_spec(spec)
         model = None if spec.agent else (spec.model or self.settings["defaults.model"])
         parent: Job | None = None
@@ -241,7 +242,10 @@ class JobService:
                 )
 
         job = Job(
-            id=self.store.free_job_id(), model=model, agent=spec.agent, created_at=self.clock.now()
+            id=job_id or self.store.free_job_id(),
+            model=model,
+            agent=spec.agent,
+            created_at=self.clock.now(),
         )
         body: dict[str, Any] = {"input": spec.prompt}
         if spec.agent:

@@ -115,6 +115,17 @@ class JobStore:
                     return job_id
         return new_job_id(10)  # pragma: no cover - 31^6 ids
 
+    def free_job_ids(self, count: int) -> list[str]:
+        """`count` distinct short ids no job has (yet), checked a few hundred to a query (a batch
+        names all its lines' jobs before recording them)."""
+        ids: list[str] = []
+        with self.db.read() as session:
+            while len(ids) < count:
+                wanted = {new_job_id() for _ in range(min(count - len(ids), 500))} - set(ids)
+                taken = set(session.exec(select(Job.id).where(Job.id.in_(list(wanted)))))  # type: ignore[attr-defined]
+                ids.extend(sorted(wanted - taken))
+        return ids[:count]
+
     def _insert(self, session: Session, job: Job, labels: dict[str, str], now: datetime) -> Job:
         # The id was checked free by free_job_id; two processes picking the same one of 31^6 ids
         # at the same instant get an integrity error here, never a silently renamed job.

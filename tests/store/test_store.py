@@ -218,3 +218,15 @@ def test_hostile_strings_are_only_data(store, clock, hostile):
     assert store.list_jobs(JobFilter(labels={"team": hostile})) == []
     assert store.list_jobs(JobFilter(statuses=[hostile])) == []
     assert [j.id for j in store.list_jobs()] == ["job234"]
+
+
+def test_free_job_ids_are_distinct_and_skip_taken_ones(store, clock, monkeypatch):
+    import jobs.store.jobs as jobs_module
+
+    new_job(store, clock, id="taken2")
+    ids = iter(["taken2", "fresh3", "fresh3", "fresh4", "fresh5"])
+    monkeypatch.setattr(jobs_module, "new_job_id", lambda: next(ids))
+    assert sorted(store.free_job_ids(2)) == ["fresh3", "fresh4"]
+    monkeypatch.undo()
+    many = store.free_job_ids(1200)  # more than one query's worth
+    assert len(set(many)) == 1200 and "taken2" not in many
