@@ -86,7 +86,7 @@ def main() -> int:
             cpu_before = _children_cpu()
             subprocess.run(
                 [str(one_line) if part == str(batch_file) else part for part in command],
-                env=env,
+                env={**env, "JOBS_HOME": str(Path(tmp) / "startup-home")},  # the run below: fresh
                 capture_output=True,
                 check=True,
                 timeout=600,
