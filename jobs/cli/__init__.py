@@ -135,6 +135,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 # Each module lists its click commands (and groups) in COMMANDS; one module per command group.
 _COMMAND_MODULES = (
+    "submit_cmds",
     "jobs_cmds",
     "follow_cmds",
     "ops_cmds",

@@ -138,7 +138,7 @@ def batch_submit(
     as_json: bool,
 ) -> None:
     """Record a file of prompts as a batch of jobs, then send them."""
-    from jobs.cli.jobs_cmds import _budget
+    from jobs.cli.options import budget_ceiling as _budget
 
     if detach and wait:
         raise UsageError("choose --detach or --wait, not both")
@@ -583,7 +583,7 @@ def schedule_add(
     as_json: bool,
 ) -> None:
     """Add a schedule that runs FILE as a batch at each cron time."""
-    from jobs.cli.jobs_cmds import _budget
+    from jobs.cli.options import budget_ceiling as _budget
 
     service = ctx.app.service
     ceiling = _budget(ctx, budgets, ctx.settings["defaults.model"])

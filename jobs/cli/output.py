@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
+import click
 from rich.console import Console, RenderableType
 
 
@@ -48,3 +50,8 @@ def _may_page(console: Console) -> bool:
         return console.is_terminal and sys.stdin.isatty() and sys.stdout.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def echo_json(value: object) -> None:
+    """A result as JSON on stdout (indented; non-ASCII text as it is)."""
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
