@@ -142,6 +142,7 @@ _COMMAND_MODULES = (
     "shell_cmds",
     "recovery_cmds",
     "batch_cmds",
+    "schedule_cmds",
     "report_cmds",
     "webhooks_cmds",
     "serve_cmd",
