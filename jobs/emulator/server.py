@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -20,23 +19,7 @@ import uvicorn
 from jobs.emulator.backend import EmulatorBackend
 from jobs.emulator.http import EmulatorApp
 from jobs.emulator.webhooks import Dispatcher
-
-START_TIMEOUT = 10.0
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
-    # TCP, and without it every reply waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
+from jobs.serving import START_TIMEOUT, bind, run_in_thread, wait_started
 
 
 def _base_url(host: str, port: int) -> str:
@@ -87,25 +70,16 @@ class EmulatorServer:
         """Bind, start serving, and return once the server accepts connections."""
         if self._thread is not None:
             raise RuntimeError("the emulator server is already running")
-        self._sock = _bind(self.host, self.port)
+        self._sock = bind(self.host, self.port)
         self.port = self._sock.getsockname()[1]
         self.app.stopping.clear()
         server = uvicorn.Server(_config(self.app))
-        thread = threading.Thread(
-            target=server.run,
-            kwargs={"sockets": [self._sock]},
-            name=f"jobs-emulator-{self.port}",
-            daemon=True,
-        )
+        thread = run_in_thread(server, self._sock, name=f"jobs-emulator-{self.port}")
         self._server, self._thread = server, thread
-        thread.start()
         self.dispatcher.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:  # real time is unavoidable here: uvicorn starts in its thread
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the emulator server did not start")
-            time.sleep(0.005)
+        if not wait_started(server, thread):
+            self.stop()
+            raise RuntimeError("the emulator server did not start")
         return self
 
     def stop(self) -> None:
@@ -144,7 +118,7 @@ def serve(
 ) -> None:
     """Serve until interrupted (Ctrl-C). `on_ready(base_url)` runs once the port is bound."""
     app = EmulatorApp(backend or EmulatorBackend())
-    sock = _bind(host, port)
+    sock = bind(host, port)
     dispatcher = Dispatcher(app.backend)
     try:
         if on_ready is not None:

@@ -11,33 +11,18 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 
 from jobs.app import App
+from jobs.serving import START_TIMEOUT, bind, run_in_thread, wait_started
 from jobs.web import create_web_app
 from jobs.web.security import Guard
 
 log = logging.getLogger(__name__)
-START_TIMEOUT = 10.0
 PAGE_TICK = 0.5  # seconds between the serve worker's passes (or worker.tick, if shorter)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Bind before uvicorn starts, so `--port 0` knows its port and a busy port fails at once."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
 
 
 def page_url(host: str, port: int, guard: Guard) -> str:
@@ -138,16 +123,11 @@ class WebServer:
     def start(self) -> WebServer:
         """Serve in a background thread; returns once connections are accepted."""
         server = self._prepare()
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [self._sock]}, name="jobs-web", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the web server did not start")
-            time.sleep(0.005)
+        assert self._sock is not None
+        self._thread = run_in_thread(server, self._sock, name="jobs-web")
+        if not wait_started(server, self._thread):
+            self.stop()
+            raise RuntimeError("the web server did not start")
         self.start_worker()
         return self
 
