@@ -119,7 +119,11 @@ class Submitter:
                     if self.clock.now() + self._create_timeout < lease_until:
                         return job
                     # Too little of the lease is left to cover a create: send it under a new one.
-                    self.groups.unclaim([job.id], self.service.owner, self.clock.now())
+                    try:
+                        self.groups.unclaim([job.id], self.service.owner, self.clock.now())
+                    except StoreError as exc:  # its lease runs out: submit_unknown, never sent
+                        self._left_to_worker([job.id], exc)
+                        continue
                     self._give_back(job.id)
                     continue
             # Lines the group could not claim, settled outside the lock (settling may sleep).
@@ -127,19 +131,33 @@ class Submitter:
                 self._settle_unclaimed(job_id, status, due)
 
     def _claim(self, ids: list[str]) -> list[tuple[str, str | None, datetime | None]]:
-        """Claim `ids` in one transaction; (id, status, next attempt) of those not claimed."""
+        """Claim `ids` in one transaction; (id, status, next attempt) of those not claimed.
+        Lines the store cannot answer for now are left to the worker (as a failed submit is)."""
         service = self.service
         now = self.clock.now()
-        sendable = service.sendable(ids, now)  # a batch past its budget sends no more lines
         lease_until = service.submit_lease_until(now)
-        jobs = self.groups.claim_group(sendable, service.owner, now, lease_until)
+        try:
+            sendable = service.sendable(ids, now)  # a batch past its budget sends no more lines
+            jobs = self.groups.claim_group(sendable, service.owner, now, lease_until)
+        except StoreError as exc:
+            self._left_to_worker(ids, exc)
+            return []
         self.claims += 1
         crash_point("submit.group_claimed")
         self._claimed.extend((job, lease_until) for job in jobs)
         claimed = {job.id for job in jobs}
         others = [job_id for job_id in ids if job_id not in claimed]
-        states = self.groups.states(others)
+        try:
+            states = self.groups.states(others)
+        except StoreError as exc:
+            self._left_to_worker(others, exc)
+            return []
         return [(job_id, *states.get(job_id, (None, None))) for job_id in others]
+
+    def _left_to_worker(self, ids: list[str], exc: StoreError) -> None:
+        log.warning("%d lines left to the worker: %s", len(ids), exc)
+        with self._lock:
+            self.report.left_pending += len(ids)
 
     def _release_claimed(self) -> None:
         """Claimed lines not sent yet go back to pending (and to the front of the queue)."""

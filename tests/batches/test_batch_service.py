@@ -192,3 +192,27 @@ def test_a_line_cancelled_while_its_create_is_in_flight_is_cancelled_once(
             assert job.status == "cancelled" and job.cancel_sent_at is not None
         else:
             assert job.status != "cancelled" and job.cancel_requested_at is None
+
+
+def test_a_store_that_refuses_a_group_claim_leaves_those_lines_to_the_worker(
+    service, emulator, monkeypatch
+):
+    from jobs.errors import StoreError
+    from jobs.store.submitting import SubmitStore
+
+    recorded = record(service, jsonl([{"prompt": f"p{i}"} for i in range(6)]))
+    real = SubmitStore.claim_group
+    refused = []
+
+    def claim_group(self, job_ids, *args):
+        if not refused:
+            refused.extend(job_ids)
+            raise StoreError("database is locked")
+        return real(self, job_ids, *args)
+
+    monkeypatch.setattr(SubmitStore, "claim_group", claim_group)
+    report = service.batches.submit_pending(recorded.batch.id, concurrency=2)
+    assert len(refused) == 2 and (report.sent, report.left_pending) == (4, 2)
+    counts = service.batches.summary(recorded.batch.id).counts.by_status
+    assert counts["pending"] == 2 and "submitting" not in counts
+    assert emulator.backend.stats()["creates"] == 4
