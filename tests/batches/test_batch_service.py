@@ -216,3 +216,32 @@ def test_a_store_that_refuses_a_group_claim_leaves_those_lines_to_the_worker(
     counts = service.batches.summary(recorded.batch.id).counts.by_status
     assert counts["pending"] == 2 and "submitting" not in counts
     assert emulator.backend.stats()["creates"] == 4
+
+
+def test_a_claimed_line_whose_lease_ran_short_is_claimed_again_before_it_is_sent(
+    service, emulator, clock, monkeypatch
+):
+    """Never a create under a lease that may end before the create does: another process could
+    mark the line submit_unknown meanwhile, and the user resubmit it."""
+    from jobs.store.submitting import SubmitStore
+
+    recorded = record(service, jsonl([{"prompt": f"p{i}"} for i in range(3)]))
+    real = SubmitStore.claim_group
+    first = []
+
+    def claim_then_stall(self, job_ids, *args):
+        jobs = real(self, job_ids, *args)
+        if not first:
+            first.extend(job_ids)
+            clock.advance(31)  # past the lease's margin over the create timeout
+        return jobs
+
+    monkeypatch.setattr(SubmitStore, "claim_group", claim_then_stall)
+    report = service.batches.submit_pending(recorded.batch.id, concurrency=3)
+    assert report.sent == 3 and len(first) == 3
+    stats = emulator.backend.stats()
+    assert stats["creates"] == 3 and set(creates_by_job(stats).values()) == {1}
+    for job_id in first:
+        kinds = [e.kind for e in service.store.events_for(job_id)]
+        assert kinds[:4] == ["recorded", "submitting", "pending", "submitting"], kinds
+        assert service.get_job(job_id).submit_attempts == 1
