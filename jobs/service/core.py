@@ -381,8 +381,7 @@ class JobService:
         """The create of a job this process holds in `submitting` (write-ahead: claimed and
         committed before this call), and the recording of what it answered."""
         job_id = job.id
-        body = json.loads(job.request_json)
-        job.request_json = ""  # not needed any more: one copy of a large prompt is enough
+        body = json.loads(self.store.request_of(job_id))  # the claimed row does not carry it
         # The label and the turn before are in the stored request unless they were not known when
         # the job was recorded (a turn queued behind one still being created): added here, and
         # then (only then) the request is stored again as it was sent.

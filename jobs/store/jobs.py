@@ -9,11 +9,13 @@ Rules this module keeps (see reliability.md):
   PostgreSQL (`with_for_update` compiles to nothing on SQLite, where the write lock already
   serialises claimers).
 - No transaction is ever held across a network call: the service reads, calls, then writes.
-- Listings never load the large columns (request, outputs, steps).
+- Listings never load the large columns (request, outputs, steps). The request lives in
+  `job_requests`, written once with the job: no status change, lease or poll touches it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -22,7 +24,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from jobs.crash import crash_point
@@ -35,6 +36,7 @@ from jobs.models import (
     Job,
     JobEvent,
     JobLabel,
+    JobRequest,
     JobResult,
     JobStatus,
     JobUsage,
@@ -78,7 +80,7 @@ class TerminalResult:
 # Parts of the interaction resource stored in their own columns: `steps` (steps_json, with the
 # output in output_text) and `input` (the request, in jobs.request_json). raw_json keeps the rest,
 # so a 50 MB prompt or a 20 MB report is not stored again inside it.
-_STORED_APART = {"steps": "job_results.steps_json", "input": "jobs.request_json"}
+_STORED_APART = {"steps": "job_results.steps_json", "input": "job_requests.request_json"}
 
 
 def _without_copies(raw: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +93,11 @@ def _without_copies(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def request_row(job: Job) -> JobRequest:
+    """The `job_requests` row of a job being inserted (its id final): what it carries, or `{}`."""
+    return JobRequest(job_id=job.id, request_json=job.__dict__.get("_request_json", "{}"))
 
 
 class JobStore:
@@ -120,6 +127,7 @@ class JobStore:
         job.labels_json = _dumps(labels)
         session.add(job)
         session.flush()
+        session.add(request_row(job))
         for key, value in labels.items():
             session.add(JobLabel(job_id=job.id, key=key, value=value))
         _event(session, job.id, now, "recorded", f"{job.target}")
@@ -138,7 +146,6 @@ class JobStore:
                 select(Job)
                 .where(Job.parent_job_id == job.parent_job_id, Job.status.not_in(list(dead_ends)))  # type: ignore[attr-defined]
                 .order_by(Job.created_at)  # type: ignore[arg-type]
-                .options(defer(Job.request_json))  # type: ignore[arg-type]
             ).first()
             if existing is not None:
                 return None, existing
@@ -149,7 +156,13 @@ class JobStore:
     def get_job(self, job_id: str) -> Job:
         """A job by what a user may type for it: its id, its interaction id, a unique prefix of
         its id, or `@last` (the newest job). JobNotFound otherwise; AmbiguousJobId (listing the
-        candidates) when a prefix fits several. Every command resolves ids here."""
+        candidates) when a prefix fits several. Every command resolves ids here. The job's
+        `request_json` is read on first use (one query), not with the job."""
+        job = self._get_job(job_id)
+        job.load_request_with(functools.partial(self.request_of, job.id))
+        return job
+
+    def _get_job(self, job_id: str) -> Job:
         with self.db.read() as session:
             if job_id == LATEST_JOB:
                 job = session.exec(select(Job).order_by(Job.created_at.desc(), Job.id)).first()  # type: ignore[attr-defined]
@@ -193,11 +206,17 @@ class JobStore:
         with self.db.read() as session:
             return session.get(JobResult, job_id)
 
+    def request_of(self, job_id: str) -> str:
+        """The create body stored for a job, as JSON (`{}` if it has none)."""
+        with self.db.read() as session:
+            request = session.exec(
+                select(JobRequest.request_json).where(JobRequest.job_id == job_id)
+            ).first()
+        return request or "{}"
+
     def request_input(self, job_id: str) -> Any:
         """The `input` of the request stored for a job (None if there is none)."""
-        with self.db.read() as session:
-            request = session.exec(select(Job.request_json).where(Job.id == job_id)).first()
-        return json.loads(request).get("input") if request else None
+        return json.loads(self.request_of(job_id)).get("input")
 
     def get_result_head(self, job_id: str, max_chars: int) -> JobResult | None:
         """The result with only the first `max_chars` characters of the output and none of the
@@ -224,7 +243,7 @@ class JobStore:
     def list_jobs(self, filt: JobFilter | None = None) -> list[Job]:
         """Newest first; the large request column is not loaded."""
         filt = filt or JobFilter()
-        query = select(Job).options(defer(Job.request_json))  # type: ignore[arg-type]
+        query = select(Job)
         if filt.statuses:
             query = query.where(Job.status.in_(list(filt.statuses)))  # type: ignore[attr-defined]
         if filt.since is not None:
@@ -271,7 +290,7 @@ class JobStore:
     def children_of(self, job_id: str) -> list[Job]:
         with self.db.read() as session:
             query = select(Job).where(Job.parent_job_id == job_id).order_by(Job.created_at)  # type: ignore[arg-type]
-            return list(session.exec(query.options(defer(Job.request_json))))  # type: ignore[arg-type]
+            return list(session.exec(query))
 
     def count_by_status(self) -> dict[str, int]:
         with self.db.read() as session:
@@ -347,8 +366,6 @@ class JobStore:
                     "status": status.value,
                     "remote_status": remote_status,
                     "interaction_id": interaction_id,
-                    # None: the stored request is what was sent (not rewritten: it can be large)
-                    **({"request_json": request_json} if request_json is not None else {}),
                     "submitted_at": now,
                     "remote_created_at": remote_created,
                     "previous_interaction_id": previous_interaction_id,
@@ -361,6 +378,7 @@ class JobStore:
                 },
                 (now, "submitted", f"interaction {interaction_id}"),
             ):
+                _rewrite_request(session, job_id, request_json)
                 return True
             # The lease expired and someone marked us submit_unknown meanwhile: still keep the id,
             # so the job can be found again instead of being resubmitted (and paid) twice.
@@ -375,7 +393,6 @@ class JobStore:
                     status=status.value,
                     remote_status=remote_status,
                     interaction_id=interaction_id,
-                    **({"request_json": request_json} if request_json is not None else {}),
                     submitted_at=now,
                     next_poll_at=next_poll_at,
                     lease_owner=None,
@@ -383,6 +400,7 @@ class JobStore:
                 )
             )
             if late.rowcount == 1:
+                _rewrite_request(session, job_id, request_json)
                 _event(session, job_id, now, "submitted", f"interaction {interaction_id} (late)")
                 return True
             return False
@@ -561,8 +579,8 @@ class JobStore:
                 .values(lease_owner=owner, lease_expires_at=lease_until)
             )
             return list(
-                session.exec(select(Job).where(Job.id.in_(ids)).options(defer(Job.request_json)))
-            )  # type: ignore[attr-defined,arg-type]
+                session.exec(select(Job).where(Job.id.in_(ids)))  # type: ignore[attr-defined]
+            )
 
     def record_poll(
         self,
@@ -816,7 +834,16 @@ class JobStore:
 
     def delete_job(self, job_id: str) -> bool:
         with self.db.write() as session:
-            for table in (JobEvent, JobLabel, JobResult, InteractionEvent, JobWatch, JobUsage):
+            tables = (
+                JobEvent,
+                JobLabel,
+                JobResult,
+                JobRequest,
+                InteractionEvent,
+                JobWatch,
+                JobUsage,
+            )
+            for table in tables:
                 session.exec(sa.delete(table).where(table.job_id == job_id))  # type: ignore[attr-defined]
             session.exec(
                 sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None)
@@ -880,6 +907,17 @@ def _compare_and_set(
         return False
     _event(session, job_id, *event)
     return True
+
+
+def _rewrite_request(session: Session, job_id: str, request_json: str | None) -> None:
+    """The request as sent, when it differs from the one recorded (None: it does not; the large
+    row is then not written again)."""
+    if request_json is not None:
+        session.exec(
+            sa.update(JobRequest)
+            .where(JobRequest.job_id == job_id)  # type: ignore[arg-type]
+            .values(request_json=request_json)
+        )
 
 
 def _event(session: Session, job_id: str, at: datetime, kind: str, detail: str) -> None:

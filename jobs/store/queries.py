@@ -25,7 +25,7 @@ from typing import Any
 from jobs.schema import SCHEMA_HEAD
 from jobs.status import JobStatus
 
-# Listing columns: everything in `jobs` but the create body (request_json can be large).
+# Listing columns: everything in `jobs` (the create body, which can be large, is in job_requests).
 JOB_COLUMNS = (
     "id", "interaction_id", "model", "agent", "prompt_excerpt", "labels_json",
     "previous_interaction_id", "parent_job_id", "status", "remote_status", "created_at",
@@ -41,8 +41,9 @@ TOKEN_KINDS = ("input", "output", "thought", "cached", "tool_use", "total")
 # Markers around highlighted search terms in excerpts (control characters never stored by us).
 HL_START, HL_END = "\x02", "\x03"
 
-# Kept identical to the expression indexes of migration 0005, or PostgreSQL ignores them.
-PG_PROMPT_DOC = "to_tsvector('english'::regconfig, coalesce(j.request_json::jsonb ->> 'input', ''))"
+# Kept identical to the expression indexes of migrations 0007 (job_requests) and 0005 (job_results),
+# or PostgreSQL ignores them.
+PG_PROMPT_DOC = "to_tsvector('english'::regconfig, coalesce(rq.request_json::jsonb ->> 'input', ''))"
 PG_OUTPUT_DOC = "to_tsvector('english'::regconfig, r.output_text)"
 
 
@@ -276,16 +277,18 @@ class Queries:
             " hits AS ("
             f"  SELECT j.id, ts_rank({PG_PROMPT_DOC}, q.q) * 2 + ts_rank("
             f"   coalesce({PG_OUTPUT_DOC}, ''::tsvector), q.q) AS rank"
-            "  FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id, q"
+            "  FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id"
+            "  LEFT JOIN job_requests rq ON rq.job_id = j.id, q"
             f"  WHERE ({PG_PROMPT_DOC} @@ q.q OR {PG_OUTPUT_DOC} @@ q.q) AND {where}"
             f"  ORDER BY rank DESC, j.created_at DESC LIMIT {limit})"
             f" SELECT {self._columns()}, hits.rank,"
             " CASE WHEN coalesce(r.output_text, '') <> '' AND"
             f"  {PG_OUTPUT_DOC} @@ q.q"
             f"  THEN ts_headline('english', r.output_text, q.q, '{options}')"
-            f"  ELSE ts_headline('english', coalesce(j.request_json::jsonb ->> 'input', ''), q.q,"
+            f"  ELSE ts_headline('english', coalesce(rq.request_json::jsonb ->> 'input', ''), q.q,"
             f"  '{options}') END"
-            " FROM hits JOIN jobs j ON j.id = hits.id LEFT JOIN job_results r ON r.job_id = j.id, q"
+            " FROM hits JOIN jobs j ON j.id = hits.id LEFT JOIN job_results r ON r.job_id = j.id"
+            " LEFT JOIN job_requests rq ON rq.job_id = j.id, q"
             " ORDER BY hits.rank DESC, j.created_at DESC"
         )
         return [
@@ -337,11 +340,14 @@ class Queries:
             if sqlite
             else "to_char(j.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         )
+        # The tier asked for, read from the request only for jobs whose usage has none.
         tier = (
-            "coalesce(u.service_tier, CASE WHEN json_valid(j.request_json)"
-            " THEN json_extract(j.request_json, '$.service_tier') END, 'standard')"
+            "coalesce(u.service_tier, (SELECT CASE WHEN json_valid(rq.request_json)"
+            " THEN json_extract(rq.request_json, '$.service_tier') END"
+            " FROM job_requests rq WHERE rq.job_id = j.id), 'standard')"
             if sqlite
-            else "coalesce(u.service_tier, j.request_json::jsonb ->> 'service_tier', 'standard')"
+            else "coalesce(u.service_tier, (SELECT rq.request_json::jsonb ->> 'service_tier'"
+            " FROM job_requests rq WHERE rq.job_id = j.id), 'standard')"
         )
         bucket = "0"
         if thresholds:
@@ -388,9 +394,10 @@ class Queries:
         """Every matching job, oldest first, with its whole record; streamed."""
         params: dict[str, Any] = {}
         sql = (
-            f"SELECT {self._columns()}, j.request_json, r.output_text, r.thoughts_json,"
+            f"SELECT {self._columns()}, rq.request_json, r.output_text, r.thoughts_json,"
             " r.steps_json, r.usage_json, r.errors_json, u.service_tier, u.search_calls"
-            " FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id"
+            " FROM jobs j LEFT JOIN job_requests rq ON rq.job_id = j.id"
+            " LEFT JOIN job_results r ON r.job_id = j.id"
             " LEFT JOIN job_usage u ON u.job_id = j.id"
             f" WHERE {self._where(filt, params)} ORDER BY j.created_at, j.id"
         )

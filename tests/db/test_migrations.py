@@ -32,6 +32,7 @@ from jobs.migrate import (
 REPO = Path(__file__).resolve().parents[2]
 MODEL_TABLES = {
     "jobs",
+    "job_requests",
     "job_labels",
     "job_results",
     "job_events",
@@ -52,7 +53,10 @@ def _not_search(name, type_, parent_names) -> bool:
     if type_ == "table" and name and name.startswith(SEARCH_PREFIX):
         return False
     # PostgreSQL's search indexes are on expressions (to_tsvector(...)), which models cannot state.
-    return not (type_ == "index" and name in ("ix_jobs_search", "ix_job_results_search"))
+    return not (
+        type_ == "index"
+        and name in ("ix_jobs_search", "ix_job_requests_search", "ix_job_results_search")
+    )
 
 
 def schema_diff(engine: sa.Engine, metadata: sa.MetaData = SQLModel.metadata) -> list:
@@ -165,9 +169,9 @@ def test_database_newer_than_the_code_is_refused_and_left_alone(database_url):
     with db.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00d9999'")
         connection.exec_driver_sql(
-            "INSERT INTO jobs (id, prompt_excerpt, request_json, labels_json, status, created_at,"
+            "INSERT INTO jobs (id, prompt_excerpt, labels_json, status, created_at,"
             " poll_count, submit_attempts, consecutive_errors)"
-            " VALUES ('abc234', '', '{}', '{}', 'pending', '2026-06-01 12:00:00', 0, 0, 0)"
+            " VALUES ('abc234', '', '{}', 'pending', '2026-06-01 12:00:00', 0, 0, 0)"
         )
     before = snapshot(db)
     path = db.sqlite_path
