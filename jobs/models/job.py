@@ -99,10 +99,13 @@ class Job(SQLModel, table=True):
     def job_status(self) -> JobStatus:
         return JobStatus(self.status)
 
-    def __init__(self, request_json: str | None = None, **data: Any) -> None:
+    def __init__(
+        self, request_json: str | None = None, input_sha256: str | None = None, **data: Any
+    ) -> None:
         super().__init__(**data)
         if request_json is not None:
             self.request_json = request_json
+        self.__dict__["_input_sha256"] = input_sha256
 
     # The create body, which lives in `job_requests` (JobRequest). A job being built carries it
     # until the store inserts it; a job read with JobStore.get_job reads it on first use (one
@@ -157,6 +160,10 @@ class JobRequest(SQLModel, table=True):
             sa.String(16), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
         )
     )
+    # jobs.payloads.input_digest of a text prompt: lets the terminal write recognise the API's
+    # echo of the prompt without reading the request. Before request_json, so that SQLite reads
+    # it without the large value's overflow pages.
+    input_sha256: str | None = Field(default=None, max_length=64)
     request_json: str = Field(default="{}", sa_type=sa.Text)
 
 

@@ -45,7 +45,7 @@ from jobs.errors import (
 )
 from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus
-from jobs.payloads import compact_steps
+from jobs.payloads import compact_steps, input_digest
 from jobs.service.recovery import Recovery
 from jobs.service.webhooks import WebhookReceiver
 from jobs.store import EventStore, JobFilter, JobStore, StoredEvent, TerminalResult
@@ -240,7 +240,11 @@ class JobService:
                 )
 
         job = Job(
-            id=self.store.free_job_id(), model=model, agent=spec.agent, created_at=self.clock.now()
+            id=self.store.free_job_id(),
+            model=model,
+            agent=spec.agent,
+            created_at=self.clock.now(),
+            input_sha256=input_digest(spec.prompt),  # recorded with the request (payloads.py)
         )
         body: dict[str, Any] = {"input": spec.prompt}
         if spec.agent:
@@ -724,7 +728,7 @@ class JobService:
                     output_text=remote.output_text,
                     thoughts=remote.thoughts,
                     # a large prompt is in the request already: the steps name it (stored once)
-                    steps=compact_steps(remote.steps, lambda: self.store.request_input(job.id)),
+                    steps=compact_steps(remote.steps, lambda: self.store.input_digest(job.id)),
                     usage=remote.usage,
                     errors=remote.errors,
                     raw=remote.raw,

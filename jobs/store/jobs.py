@@ -97,7 +97,11 @@ def _dumps(value: Any) -> str:
 
 def request_row(job: Job) -> JobRequest:
     """The `job_requests` row of a job being inserted (its id final): what it carries, or `{}`."""
-    return JobRequest(job_id=job.id, request_json=job.__dict__.get("_request_json", "{}"))
+    return JobRequest(
+        job_id=job.id,
+        request_json=job.__dict__.get("_request_json", "{}"),
+        input_sha256=job.__dict__.get("_input_sha256"),
+    )
 
 
 class JobStore:
@@ -217,6 +221,13 @@ class JobStore:
     def request_input(self, job_id: str) -> Any:
         """The `input` of the request stored for a job (None if there is none)."""
         return json.loads(self.request_of(job_id)).get("input")
+
+    def input_digest(self, job_id: str) -> str | None:
+        """The digest of a job's text prompt recorded with its request (not the request)."""
+        with self.db.read() as session:
+            return session.exec(
+                select(JobRequest.input_sha256).where(JobRequest.job_id == job_id)
+            ).first()
 
     def get_result_head(self, job_id: str, max_chars: int) -> JobResult | None:
         """The result with only the first `max_chars` characters of the output and none of the

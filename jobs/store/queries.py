@@ -43,7 +43,9 @@ HL_START, HL_END = "\x02", "\x03"
 
 # Kept identical to the expression indexes of migrations 0007 (job_requests) and 0005 (job_results),
 # or PostgreSQL ignores them.
-PG_PROMPT_DOC = "to_tsvector('english'::regconfig, coalesce(rq.request_json::jsonb ->> 'input', ''))"
+PG_PROMPT_DOC = (
+    "to_tsvector('english'::regconfig, coalesce(rq.request_json::jsonb ->> 'input', ''))"
+)
 PG_OUTPUT_DOC = "to_tsvector('english'::regconfig, r.output_text)"
 
 

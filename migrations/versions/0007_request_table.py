@@ -180,6 +180,7 @@ def upgrade() -> None:
     op.create_table(
         "job_requests",
         sa.Column("job_id", sa.String(16), nullable=False),
+        sa.Column("input_sha256", sa.String(64), nullable=True),
         sa.Column("request_json", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("job_id"),
         sa.ForeignKeyConstraint(
