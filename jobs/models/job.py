@@ -100,12 +100,23 @@ class Job(SQLModel, table=True):
         return JobStatus(self.status)
 
     def __init__(
-        self, request_json: str | None = None, input_sha256: str | None = None, **data: Any
+        self, request_json: str | None = None, request_input: Any = None, **data: Any
     ) -> None:
         super().__init__(**data)
         if request_json is not None:
-            self.request_json = request_json
-        self.__dict__["_input_sha256"] = input_sha256
+            self.attach_request(request_json, request_input)
+
+    def attach_request(self, request_json: str, request_input: Any = None) -> None:
+        """The request a job being built carries until the store inserts it, with its `input`
+        when the caller has it at hand (a text prompt is then digested and indexed from it, not
+        parsed out of the JSON again)."""
+        self.__dict__["_request_json"] = request_json
+        self.__dict__["_request_input"] = request_input if isinstance(request_input, str) else None
+
+    def detach_request(self) -> None:
+        """Forget the request carried (the store keeps it): a 50 MB prompt is not held twice."""
+        self.__dict__.pop("_request_json", None)
+        self.__dict__.pop("_request_input", None)
 
     # The create body, which lives in `job_requests` (JobRequest). A job being built carries it
     # until the store inserts it; a job read with JobStore.get_job reads it on first use (one
@@ -128,7 +139,7 @@ class Job(SQLModel, table=True):
 
     @request_json.setter
     def request_json(self, value: str) -> None:
-        self.__dict__["_request_json"] = value
+        self.attach_request(value)
 
     def has_request(self) -> bool:
         """True when `request_json` is at hand (set, or loadable) without raising."""

@@ -25,7 +25,6 @@ from sqlmodel import Session
 
 from jobs.errors import AuthFailed, GatewayError, InvalidTransition, StoreError, Unreachable
 from jobs.models import Batch, BatchLine, Job, JobStatus, new_job_id
-from jobs.payloads import input_digest
 from jobs.service.batch_file import ParsedBatch, parse_batch
 from jobs.service.core import JOB_LABEL, JobService, SubmitSpec
 from jobs.store.batches import LIVE_STATUSES, BatchCounts, BatchNotFound, BatchStore, NewLine
@@ -256,7 +255,7 @@ def _retry_job(old: Job, labels: dict[str, str], now: datetime) -> tuple[Job, di
         agent=old.agent,
         prompt_excerpt=old.prompt_excerpt,
         request_json=json.dumps(body, ensure_ascii=False),
-        input_sha256=input_digest(body.get("input")),
+        request_input=body.get("input"),
         created_at=now,
     )
     return job, labels

@@ -45,7 +45,7 @@ from jobs.errors import (
 )
 from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus
-from jobs.payloads import compact_steps, input_digest
+from jobs.payloads import compact_steps
 from jobs.service.recovery import Recovery
 from jobs.service.webhooks import WebhookReceiver
 from jobs.store import EventStore, JobFilter, JobStore, StoredEvent, TerminalResult
@@ -244,7 +244,6 @@ class JobService:
             model=model,
             agent=spec.agent,
             created_at=self.clock.now(),
-            input_sha256=input_digest(spec.prompt),  # recorded with the request (payloads.py)
         )
         body: dict[str, Any] = {"input": spec.prompt}
         if spec.agent:
@@ -267,8 +266,10 @@ class JobService:
             job.previous_interaction_id = parent.interaction_id
             if parent.interaction_id:
                 body["previous_interaction_id"] = parent.interaction_id
-        job.request_json = json.dumps(
-            {k: v for k, v in body.items() if v is not None}, ensure_ascii=False
+        # With the prompt itself, which the store digests and indexes (no parse of the JSON).
+        job.attach_request(
+            json.dumps({k: v for k, v in body.items() if v is not None}, ensure_ascii=False),
+            spec.prompt,
         )
         # From the start of the prompt only: splitting a 50 MB prompt into words costs ~10x its size.
         job.prompt_excerpt = " ".join(spec.prompt[:1000].split())[:200]

@@ -28,7 +28,7 @@ from jobs.models import (
     Notification,
     new_job_id,
 )
-from jobs.store.jobs import request_row
+from jobs.store.jobs import add_request
 
 # A batch is live while any of its lines may still move on without the user.
 LIVE_STATUSES = frozenset(
@@ -134,7 +134,7 @@ class BatchStore:
             session.flush()
             for line in added:
                 job = line.job
-                session.add(request_row(job))
+                add_request(session, job)
                 for key, value in line.labels.items():
                     session.add(JobLabel(job_id=job.id, key=key, value=value))
                 session.add(
@@ -211,7 +211,7 @@ class BatchStore:
             job.labels_json = _dumps(labels)
             session.add(job)
             session.flush()
-            session.add(request_row(job))
+            add_request(session, job)
             for key, value in labels.items():
                 session.add(JobLabel(job_id=job.id, key=key, value=value))
             session.add(

@@ -44,6 +44,7 @@ from jobs.models import (
     Worker,
     new_job_id,
 )
+from jobs.payloads import input_digest
 from jobs.store.usage import record_final
 
 # What a user types for the newest job (`gjobs show @last`): `@` needs no quoting in bash or zsh.
@@ -100,8 +101,34 @@ def request_row(job: Job) -> JobRequest:
     return JobRequest(
         job_id=job.id,
         request_json=job.__dict__.get("_request_json", "{}"),
-        input_sha256=job.__dict__.get("_input_sha256"),
+        input_sha256=input_digest(job.__dict__.get("_request_input")),
     )
+
+
+# SQLite's search index of a text prompt, from the text itself (migration 0007: the trigger
+# would parse the 50 MB request with json_extract, at 2-3 times its size in memory). Kept in
+# step with SQLITE_INDEX_PROMPT there.
+_INDEX_PROMPT = (
+    "INSERT INTO job_search(job_search, rowid, prompt, output) SELECT 'delete',"
+    " (SELECT id FROM job_search_rows WHERE job_id = :job AND part = 'p'), '', ''",
+    "INSERT INTO job_search(rowid, prompt, output) SELECT"
+    " (SELECT id FROM job_search_rows WHERE job_id = :job AND part = 'p'), :prompt, ''",
+)
+
+
+def add_request(session: Session, job: Job) -> None:
+    """Insert the request a new job carries (in the transaction that inserts the job, after
+    it); on SQLite, index its text prompt. The job then forgets it (its store has it)."""
+    row = request_row(job)
+    session.add(row)
+    text = job.__dict__.get("_request_input")
+    if row.input_sha256 is not None and session.get_bind().dialect.name == "sqlite":
+        session.flush()
+        connection = session.connection()
+        clear, index = _INDEX_PROMPT
+        connection.exec_driver_sql(clear, {"job": job.id})
+        connection.exec_driver_sql(index, {"job": job.id, "prompt": text})
+    job.detach_request()
 
 
 class JobStore:
@@ -113,7 +140,8 @@ class JobStore:
     def insert_job(self, job: Job, labels: dict[str, str], now: datetime) -> Job:
         """Record a new job (write-ahead: before anything is sent). Picks a free short id."""
         with self.db.write() as session:
-            return self._insert(session, job, labels, now)
+            self._insert(session, job, labels, now)
+        return self._with_request_loader(job)
 
     def free_job_id(self) -> str:
         """A short id no job has (yet): the service names the job before it is inserted, since
@@ -131,7 +159,7 @@ class JobStore:
         job.labels_json = _dumps(labels)
         session.add(job)
         session.flush()
-        session.add(request_row(job))
+        add_request(session, job)
         for key, value in labels.items():
             session.add(JobLabel(job_id=job.id, key=key, value=value))
         _event(session, job.id, now, "recorded", f"{job.target}")
@@ -153,7 +181,8 @@ class JobStore:
             ).first()
             if existing is not None:
                 return None, existing
-            return self._insert(session, job, labels, now), None
+            self._insert(session, job, labels, now)
+        return self._with_request_loader(job), None
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -162,7 +191,9 @@ class JobStore:
         its id, or `@last` (the newest job). JobNotFound otherwise; AmbiguousJobId (listing the
         candidates) when a prefix fits several. Every command resolves ids here. The job's
         `request_json` is read on first use (one query), not with the job."""
-        job = self._get_job(job_id)
+        return self._with_request_loader(self._get_job(job_id))
+
+    def _with_request_loader(self, job: Job) -> Job:
         job.load_request_with(functools.partial(self.request_of, job.id))
         return job
 

@@ -258,12 +258,16 @@ class Queries:
                 return []
             params["q"] = query
             # bm25: lower is better; a match in the prompt weighs a little more than in an output.
+            # A job has two index rows (prompt, output: migration 0007): its best one counts.
             sql = (
-                f"SELECT {self._columns()}, bm25(job_search, 2.0, 1.0) AS rank,"
-                f" snippet(job_search, -1, '{HL_START}', '{HL_END}', '…', 16)"
-                " FROM job_search JOIN job_search_keys k ON k.id = job_search.rowid"
-                " JOIN jobs j ON j.id = k.job_id"
-                f" WHERE job_search MATCH :q AND {where} ORDER BY rank, j.created_at DESC"
+                f"SELECT {self._columns()}, h.rank, h.excerpt FROM ("
+                "  SELECT m.*, row_number() OVER (PARTITION BY m.job_id ORDER BY m.rank) AS nth"
+                "  FROM (SELECT s.job_id, bm25(job_search, 2.0, 1.0) AS rank,"
+                f"   snippet(job_search, -1, '{HL_START}', '{HL_END}', '…', 16) AS excerpt"
+                "   FROM job_search JOIN job_search_rows s ON s.id = job_search.rowid"
+                "   WHERE job_search MATCH :q) m) h"
+                " JOIN jobs j ON j.id = h.job_id"
+                f" WHERE h.nth = 1 AND {where} ORDER BY h.rank, j.created_at DESC"
                 f" LIMIT {limit}"
             )
             return [
