@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from jobs.crash import crash_point
-from jobs.db import Database
+from jobs.db import Database, recycle_connection_after
 from jobs.errors import AmbiguousJobId, JobNotFound, UsageError
 from jobs.models import (
     POLLABLE_STATUSES,
@@ -105,6 +105,9 @@ def request_row(job: Job) -> JobRequest:
     )
 
 
+# A value this large (characters) is not left bound to a pooled SQLite connection's statements.
+LARGE_VALUE = 1 << 20
+
 # SQLite's search index of a text prompt, from the text itself (migration 0007: the trigger
 # would parse the 50 MB request with json_extract, at 2-3 times its size in memory). Kept in
 # step with SQLITE_INDEX_PROMPT there.
@@ -120,15 +123,22 @@ def add_request(session: Session, job: Job) -> None:
     """Insert the request a new job carries (in the transaction that inserts the job, after
     it); on SQLite, index its text prompt. The job then forgets it (its store has it)."""
     row = request_row(job)
+    large = len(row.request_json) > LARGE_VALUE
+    digested = row.input_sha256 is not None
     session.add(row)
     text = job.__dict__.get("_request_input")
-    if row.input_sha256 is not None and session.get_bind().dialect.name == "sqlite":
+    job.detach_request()
+    if large:
+        # Written now and forgotten: the JSON is not held in memory beside SQLite's copies.
         session.flush()
+        session.expunge(row)
+        recycle_connection_after(session)
+    del row
+    if digested and session.get_bind().dialect.name == "sqlite":
         connection = session.connection()
         clear, index = _INDEX_PROMPT
         connection.exec_driver_sql(clear, {"job": job.id})
         connection.exec_driver_sql(index, {"job": job.id, "prompt": text})
-    job.detach_request()
 
 
 class JobStore:

@@ -66,32 +66,38 @@ def _run_to_the_end(service, clock, job_id: str, after_pass=None) -> None:
 def test_status_changes_neither_read_nor_write_the_request(
     make_service, make_settings, database_url, emulator, clock
 ):
-    """Only the insert writes job_requests; the submitter reads the request once; polls, leases
-    and the terminal write never read it (the terminal write reads the prompt's digest, to store
-    the API's echo of the prompt as a reference). Today the request is a column of `jobs`, which
-    every status change rewrites (on SQLite with the whole row)."""
+    """Only the insert writes job_requests; a worker that sends a recorded job reads the request
+    once (`submit` sends what it recorded from memory: no read); polls, leases and the terminal
+    write never read it (the terminal write reads the prompt's digest, to store the API's echo of
+    the prompt as a reference). Today the request is a column of `jobs`, which every status
+    change rewrites (on SQLite with the whole row)."""
     service = make_service(make_settings(db_url=database_url))
     statements: list[tuple[str, str]] = []  # (phase, SQL)
-    phase = ["submit"]
+    phase = ["record"]
 
     def record(_conn, _cursor, statement, _params, _context, _executemany):
         statements.append((phase[0], statement))
 
     sa.event.listen(service.store.db.engine, "before_cursor_execute", record)
     try:
-        job = service.submit_new(SubmitSpec(prompt=_prompt()))
+        job = service.create_job(SubmitSpec(prompt=_prompt()))
+        phase[0] = "send"
+        service.run_pass()
+        assert service.get_job(job.id).interaction_id
         phase[0] = "track"
         _run_to_the_end(service, clock, job.id)
+        phase[0] = "submit"
+        again = service.submit_new(SubmitSpec(prompt=_prompt(SIZE // 3)))
     finally:
         sa.event.remove(service.store.db.engine, "before_cursor_execute", record)
     assert service.get_job(job.id).status == "completed"
     touching = [(p, s.split()[0].upper()) for p, s in statements if "job_requests" in s]
-    assert ("submit", "INSERT") in touching, "the request is written to job_requests at insert"
-    assert [t for t in touching if t[1] != "SELECT"] == [("submit", "INSERT")], touching
+    assert [t for t in touching if t[1] != "SELECT"] == [("record", "INSERT"), ("submit", "INSERT")]
     reads = [(p, s) for p, s in statements if "job_requests.request_json" in s and "SELECT" in s]
-    assert [p for p, _ in reads] == ["submit"], reads  # the submitter, once; tracking never
+    assert [p for p, _ in reads] == ["send"], reads  # the worker's send, once; tracking never
     assert not [s for p, s in statements if p == "track" and "request_json" in s]
     assert service.store.request_of(job.id).startswith('{"input": "lorem ipsum')
+    assert service.get_job(again.id).interaction_id
 
 
 def _wal_bytes(path) -> int:
