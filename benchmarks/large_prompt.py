@@ -29,7 +29,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from batch_bench import jobs_command  # noqa: E402
-from emulator_bench import start_server  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -76,6 +75,17 @@ def run(args: list[str], env: dict[str, str]) -> dict[str, float | str]:
     }
 
 
+def start_emulator(speed: float) -> tuple[subprocess.Popen[str], str]:
+    command = [*jobs_command(), "emulator", "--port", "0", "--speed", str(speed)]
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    line = process.stdout.readline() if process.stdout else ""
+    if "listening on" not in line:
+        process.kill()
+        raise RuntimeError(f"the emulator did not start: {line!r}")
+    return process, line.rsplit(" ", 1)[-1].strip()
+
+
 def store_size(path: Path) -> dict[str, float]:
     with sqlite3.connect(path) as connection:
         page = connection.execute("PRAGMA page_size").fetchone()[0]
@@ -97,10 +107,17 @@ def fmt(size: dict[str, float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=50, help="prompt size in MB (default 50)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=120.0,
+        help="emulator speed (default 120: the research run of the big job takes ~10 s, so a"
+        " worker sees it queued and in progress before it completes)",
+    )
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 
-    server, base_url = start_server()
+    server, base_url = start_emulator(args.speed)
     try:
         with tempfile.TemporaryDirectory(prefix="large-prompt-") as tmp:
             home = Path(tmp) / "home"
@@ -125,7 +142,7 @@ def main() -> int:
                 run(["poll", "--once"], env)
             store = home / "jobs.db"
             before = store_size(store)
-            big = run(["submit", "-q", "--file", str(prompt)], env)
+            big = run(["submit", "-q", "--research", "--file", str(prompt)], env)
             job_id = str(big["out"]).strip()
             print(
                 f"submit ({args.mb} MB prompt): peak {big['peak_mb']:.0f} MB RSS"
@@ -137,17 +154,23 @@ def main() -> int:
             print(f"store before: {fmt(before)}")
             print(f"store after submit: {fmt(after_submit)}")
             passes = []
-            for _ in range(200):
+            for _ in range(300):
                 status = json.loads(run(["show", job_id, "--json"], env)["out"])["status"]
                 if status == "completed":
                     break
-                passes.append(run(["poll", "--once"], env)["wchar"])
+                wrote = run(["poll", "--once"], env)["wchar"]
+                after = json.loads(run(["show", job_id, "--json"], env)["out"])
+                passes.append((after["status"], after.get("poll_count"), wrote))
+                time.sleep(0.5)
             else:
                 raise RuntimeError("the job did not complete")
             done = store_size(store)
+            print(f"poll passes until completed: {len(passes)}; bytes each wrote (status after):")
             print(
-                f"poll passes until completed: {len(passes)}, each wrote"
-                f" {', '.join(f'{w / 1024:.0f} KB' for w in passes)}"
+                "  "
+                + ", ".join(
+                    f"{w / 1024:.0f} KB ({status}, poll {count})" for status, count, w in passes
+                )
             )
             print(f"store after completion: {fmt(done)}")
             grown = done["file_mb"] + done["wal_mb"] - before["file_mb"] - before["wal_mb"]
