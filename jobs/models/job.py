@@ -106,12 +106,20 @@ class Job(SQLModel, table=True):
         if request_json is not None:
             self.attach_request(request_json, request_input)
 
-    def attach_request(self, request_json: str, request_input: Any = None) -> None:
+    def attach_request(
+        self, request_json: str, request_input: Any = None, *, body: dict | None = None
+    ) -> None:
         """The request a job being built carries until the store inserts it, with its `input`
         when the caller has it at hand (a text prompt is then digested and indexed from it, not
-        parsed out of the JSON again)."""
+        parsed out of the JSON again), and the body it is the JSON of (which shares the prompt:
+        sending it costs no second copy)."""
         self.__dict__["_request_json"] = request_json
         self.__dict__["_request_input"] = request_input if isinstance(request_input, str) else None
+        self.__dict__["_request_body"] = body
+
+    def take_request_body(self) -> dict | None:
+        """The body attached by attach_request (once), or None."""
+        return self.__dict__.pop("_request_body", None)
 
     def detach_request(self) -> None:
         """Forget the request carried (the store keeps it): a 50 MB prompt is not held twice."""

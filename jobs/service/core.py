@@ -242,10 +242,7 @@ class JobService:
                 )
 
         job = Job(
-            id=self.store.free_job_id(),
-            model=model,
-            agent=spec.agent,
-            created_at=self.clock.now(),
+            id=self.store.free_job_id(), model=model, agent=spec.agent, created_at=self.clock.now()
         )
         body: dict[str, Any] = {"input": spec.prompt}
         if spec.agent:
@@ -271,8 +268,7 @@ class JobService:
                 body["previous_interaction_id"] = parent.interaction_id
         # With the prompt itself, which the store digests and indexes (no parse of the JSON).
         body = {k: v for k, v in body.items() if v is not None}
-        job.attach_request(json.dumps(body, ensure_ascii=False), spec.prompt)
-        job.__dict__["_request_body"] = body  # for submit_new's send (it shares the prompt)
+        job.attach_request(json.dumps(body, ensure_ascii=False), spec.prompt, body=body)
         # From the start of the prompt only: splitting a 50 MB prompt into words costs ~10x its size.
         job.prompt_excerpt = " ".join(spec.prompt[:1000].split())[:200]
         return job
@@ -324,7 +320,7 @@ class JobService:
         check_spec(spec)  # a usage error first, before "no key"
         self.gateway_ready()
         job = self.create_job(spec)
-        body = job.__dict__.pop("_request_body", None)
+        body = job.take_request_body()
         if job.parent_job_id:
             parent = self.store.get_job(job.parent_job_id)
             if not parent.job_status.is_terminal:
