@@ -76,6 +76,16 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def recycle_connection_after(session: Session) -> None:
+    """Replace this session's connection once it is given back, on SQLite: Python's sqlite3 keeps
+    the values last bound to each cached statement, so a 50 MB value just written would stay in
+    this process's memory for as long as the pooled connection lives. For writes of large values
+    only (a new connection costs about a millisecond)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.flush()
+        session.connection().connection.invalidate(soft=True)
+
+
 def is_store_failure(error: BaseException) -> bool:
     """True for driver errors that mean the store is unusable (not bugs, not constraint conflicts)."""
     if isinstance(error, _STORE_FAILURES):

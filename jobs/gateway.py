@@ -138,6 +138,27 @@ def _cache_sdk_serializer_models() -> None:
             return model
 
         serializers.create_model = create_model
+        _render_bodies_only_for_debug_logs()
+
+
+def _render_bodies_only_for_debug_logs() -> None:
+    """google-genai 3.4 renders every request body for its debug log (`str(request.content)`)
+    before it knows whether anything logs it: a copy of a 50 MB prompt on each create. Rendered
+    now only when the SDK's debug logging (GOOGLE_GENAI_DEBUG, the SDK's own switch) is on."""
+    try:
+        from google.genai._gaos import basesdk
+    except ImportError:  # another SDK layout: nothing to spare
+        return
+    original = getattr(basesdk, "get_body_content", None)
+    if original is None:
+        return
+
+    def get_body_content(request: Any) -> str:
+        if os.getenv("GOOGLE_GENAI_DEBUG"):
+            return original(request)
+        return "<not rendered: debug logging is off>"
+
+    basesdk.get_body_content = get_body_content
 
 
 class Gateway:

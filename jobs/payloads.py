@@ -1,10 +1,13 @@
 """Large payloads stored once. The API's timeline (`steps`) starts a turn with a `user_input` step
 that repeats the request's input; for a large prompt the stored steps name the request instead of
-holding a second copy, and readers (`show --json`) put it back, so what they see is unchanged."""
+holding a second copy, and readers (`show --json`) put it back, so what they see is unchanged.
+
+Whether a step repeats the request is decided by a digest of the text prompt, recorded with the
+request (`job_requests.input_sha256`): recording a job's end never reads its request."""
 
 from __future__ import annotations
 
-import json
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,19 +22,51 @@ def _as_content(request_input: Any) -> Any:
     return request_input
 
 
-def compact_steps(steps: list[Any], request_input: Callable[[], Any]) -> list[Any]:
-    """`steps` with a large user_input step that repeats this job's own request replaced by a
-    reference to it (`request_input` is called only when there is such a step)."""
-    out, loaded, have = [], None, False
+_CHUNK = 1 << 20  # characters encoded at a time: a digest of 50 MB costs no 50 MB copy
+
+
+def input_digest(request_input: Any) -> str | None:
+    """The digest recorded for a text prompt (None for any other input: not compacted)."""
+    if not isinstance(request_input, str):
+        return None
+    digest = hashlib.sha256()
+    for start in range(0, len(request_input), _CHUNK):
+        digest.update(request_input[start : start + _CHUNK].encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _step_text(step: Any) -> str | None:
+    """The text of a user_input step that is one text part and nothing else."""
+    if (
+        not isinstance(step, dict)
+        or step.get("type") != "user_input"
+        or set(step) - {"type", "content"}
+    ):
+        return None
+    content = step.get("content")
+    if (
+        isinstance(content, list)
+        and len(content) == 1
+        and isinstance(content[0], dict)
+        and set(content[0]) == {"type", "text"}
+        and content[0]["type"] == "text"
+        and isinstance(content[0]["text"], str)
+    ):
+        return content[0]["text"]
+    return None
+
+
+def compact_steps(steps: list[Any], request_digest: Callable[[], str | None]) -> list[Any]:
+    """`steps` with a large user_input step that repeats this job's own (text) request replaced
+    by a reference to it (`request_digest`, the recorded input_digest, is called only when there
+    is such a step)."""
+    out, recorded, have = [], None, False
     for step in steps:
-        if (
-            isinstance(step, dict)
-            and step.get("type") == "user_input"
-            and len(json.dumps(step.get("content"), ensure_ascii=False)) > LARGE
-        ):
+        text = _step_text(step)
+        if text is not None and len(text) > LARGE:
             if not have:
-                loaded, have = _as_content(request_input()), True
-            if step.get("content") == loaded and set(step) <= {"type", "content"}:
+                recorded, have = request_digest(), True
+            if recorded is not None and input_digest(text) == recorded:
                 step = dict(REQUEST_INPUT)
         out.append(step)
     return out

@@ -4,4 +4,4 @@ Alembic's head revision. Bump it with every new migration (tests/db checks it). 
 reads a SQLite store with sqlite3 only when the store is at exactly this revision.
 """
 
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"

@@ -38,11 +38,15 @@ def _cli_url() -> str:
 
 
 def _include_name(name, type_, parent_names) -> bool:
-    """Leave out what is not a model: SQLite's full-text search tables (job_search*, migration
-    0005) and PostgreSQL's expression indexes for search (autogenerate cannot compare those)."""
+    """Leave out what is not a model: SQLite's full-text search tables (job_search*, migrations
+    0005 and 0007) and PostgreSQL's expression indexes for search (autogenerate cannot compare those)."""
     if type_ == "table" and name and name.startswith("job_search"):
         return False
-    return not (type_ == "index" and name in ("ix_jobs_search", "ix_job_results_search"))
+    return not (type_ == "index" and name in SEARCH_INDEXES)
+
+
+# PostgreSQL's search indexes (migrations 0005 and 0007): on expressions, which models cannot state.
+SEARCH_INDEXES = ("ix_jobs_search", "ix_job_requests_search", "ix_job_results_search")
 
 
 def _options(dialect_name: str) -> dict:

@@ -229,10 +229,15 @@ def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
         raise UsageError("missing prompt: give it as an argument, '-' for stdin, or --file PATH")
     else:
         material = _read_stdin() if _stdin_is_piped() else ""
-        text = f"{prompt}\n\n{material}" if material.strip() else prompt
-    if not text.strip():
+        text = f"{prompt}\n\n{material}" if _has_text(material) else prompt
+    if not _has_text(text):
         raise UsageError("the prompt is empty")
     return text
+
+
+def _has_text(text: str) -> bool:
+    """`text.strip()` without its copy (a 50 MB prompt would cost 50 MB more)."""
+    return bool(text) and not text.isspace()
 
 
 def _stdin_is_piped() -> bool:

@@ -1,13 +1,17 @@
 """SQLModel tables and the job status enum.
 
 The schema is changed only through Alembic migrations (migrations/); a test checks that the migrations
-build exactly these tables. Large payloads (output text, steps, raw JSON) live in `job_results`, apart
-from `jobs`, so that listing thousands of jobs never reads a megabyte-sized research report.
+build exactly these tables. Large payloads live apart from `jobs`: the request as sent in
+`job_requests` (written once, when the job is recorded), outputs, steps and raw JSON in
+`job_results`. So listing thousands of jobs never reads a megabyte-sized report, and a change of a
+job's status (a small row) never rewrites a 50 MB prompt: SQLite rewrites a whole row, with its
+overflow pages, on any update of it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -55,8 +59,6 @@ class Job(SQLModel, table=True):
     model: str | None = Field(default=None, max_length=255)
     agent: str | None = Field(default=None, max_length=255)
     prompt_excerpt: str = Field(default="", max_length=200)
-    # The create body exactly as sent (without `background`, which is always true), as JSON.
-    request_json: str = Field(default="{}", sa_type=sa.Text)
     labels_json: str = Field(default="{}", sa_type=sa.Text)
     previous_interaction_id: str | None = Field(default=None, max_length=255)
     parent_job_id: str | None = Field(default=None, max_length=16, index=True)
@@ -97,10 +99,93 @@ class Job(SQLModel, table=True):
     def job_status(self) -> JobStatus:
         return JobStatus(self.status)
 
+    def __init__(
+        self, request_json: str | None = None, request_input: Any = None, **data: Any
+    ) -> None:
+        super().__init__(**data)
+        if request_json is not None:
+            self.attach_request(request_json, request_input)
+
+    def attach_request(
+        self, request_json: str, request_input: Any = None, *, body: dict | None = None
+    ) -> None:
+        """The request a job being built carries until the store inserts it, with its `input`
+        when the caller has it at hand (a text prompt is then digested and indexed from it, not
+        parsed out of the JSON again), and the body it is the JSON of (which shares the prompt:
+        sending it costs no second copy)."""
+        self.__dict__["_request_json"] = request_json
+        self.__dict__["_request_input"] = request_input if isinstance(request_input, str) else None
+        self.__dict__["_request_body"] = body
+
+    def take_request_body(self) -> dict | None:
+        """The body attached by attach_request (once), or None."""
+        return self.__dict__.pop("_request_body", None)
+
+    def detach_request(self) -> None:
+        """Forget the request carried (the store keeps it): a 50 MB prompt is not held twice."""
+        self.__dict__.pop("_request_json", None)
+        self.__dict__.pop("_request_input", None)
+
+    # The create body, which lives in `job_requests` (JobRequest). A job being built carries it
+    # until the store inserts it; a job read with JobStore.get_job reads it on first use (one
+    # query); any other loaded job (listings, claims: the hot paths) does not have it, and using
+    # it there is a bug, reported as such. Kept out of the pydantic fields and the mapped
+    # columns: it is never part of an update of the `jobs` row.
+    @property
+    def request_json(self) -> str:
+        """The create body exactly as sent (without `background`, always true), as JSON."""
+        state = self.__dict__
+        if "_request_json" not in state:
+            loader = state.get("_request_loader")
+            if loader is None and not sa.inspect(self).has_identity:
+                return "{}"  # a job built without a request (never stored): an empty one
+            if loader is None:
+                raise RequestNotLoaded(
+                    f"job {self.id}: its request was not loaded (read it with "
+                    "JobStore.request_of, or get the job with JobStore.get_job)"
+                )
+            state["_request_json"] = loader()
+        return state["_request_json"]
+
+    @request_json.setter
+    def request_json(self, value: str) -> None:
+        self.attach_request(value)
+
+    def has_request(self) -> bool:
+        """True when `request_json` is at hand (set, or loadable) without raising."""
+        return "_request_json" in self.__dict__ or "_request_loader" in self.__dict__
+
+    def load_request_with(self, loader) -> None:
+        """How `request_json` is read on first use (the store sets this)."""
+        self.__dict__["_request_loader"] = loader
+
     @property
     def target(self) -> str:
         """The model or agent, for display."""
         return self.agent or self.model or ""
+
+
+class RequestNotLoaded(RuntimeError):
+    """`Job.request_json` of a job loaded without its request (a programming error)."""
+
+
+class JobRequest(SQLModel, table=True):
+    """The create body of a job, exactly as sent: inserted with the job, never updated by a
+    change of the job's status (only when the body itself changes: a turn queued behind one
+    still being created gets the previous interaction id at send time)."""
+
+    __tablename__ = "job_requests"
+
+    job_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(16), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    # jobs.payloads.input_digest of a text prompt: lets the terminal write recognise the API's
+    # echo of the prompt without reading the request. Before request_json, so that SQLite reads
+    # it without the large value's overflow pages.
+    input_sha256: str | None = Field(default=None, max_length=64)
+    request_json: str = Field(default="{}", sa_type=sa.Text)
 
 
 class JobLabel(SQLModel, table=True):

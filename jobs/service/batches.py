@@ -251,6 +251,7 @@ def _retry_job(old: Job, labels: dict[str, str], now: datetime) -> tuple[Job, di
         agent=old.agent,
         prompt_excerpt=old.prompt_excerpt,
         request_json=json.dumps(body, ensure_ascii=False),
+        request_input=body.get("input"),
         created_at=now,
     )
     return job, labels

@@ -115,7 +115,7 @@ def check_spec(spec: SubmitSpec) -> None:
     """The rules a submission must meet before anything is recorded or sent."""
     if spec.model and spec.agent:
         raise UsageError("give either --model or --agent, not both")
-    if not spec.prompt or not spec.prompt.strip():
+    if not spec.prompt or spec.prompt.isspace():  # not .strip(): no copy of a large prompt
         raise UsageError("the prompt is empty")
 
 
@@ -164,6 +164,8 @@ class JobService:
         # The event journal: what the API's streams said, once, in order.
         self.journal = EventStore(store.db)
         self.webhooks = WebhookReceiver(self)  # completion pushed by webhook (service/webhooks.py)
+        # Bodies of jobs submit_new recorded and is sending now (job id -> the body as stored).
+        self._built_bodies: dict[str, dict[str, Any]] = {}
 
     # -- capabilities with modules of their own (built on first use) -------------------------------
 
@@ -263,14 +265,15 @@ class JobService:
         # now, with the request as it will be sent, so that submitting never rewrites the request
         # (a 50 MB prompt is written once).
         body["labels"] = {**spec.labels, JOB_LABEL: job.id}
+        body.update(self.webhooks.request_fields(job.id))  # also known now: no rewrite at send
         if parent is not None:
             job.parent_job_id = parent.id
             job.previous_interaction_id = parent.interaction_id
             if parent.interaction_id:
                 body["previous_interaction_id"] = parent.interaction_id
-        job.request_json = json.dumps(
-            {k: v for k, v in body.items() if v is not None}, ensure_ascii=False
-        )
+        # With the prompt itself, which the store digests and indexes (no parse of the JSON).
+        body = {k: v for k, v in body.items() if v is not None}
+        job.attach_request(json.dumps(body, ensure_ascii=False), spec.prompt, body=body)
         # From the start of the prompt only: splitting a 50 MB prompt into words costs ~10x its size.
         job.prompt_excerpt = " ".join(spec.prompt[:1000].split())[:200]
         return job
@@ -322,16 +325,22 @@ class JobService:
         check_spec(spec)  # a usage error first, before "no key"
         self.gateway_ready()
         job = self.create_job(spec)
+        body = job.take_request_body()
         if job.parent_job_id:
             parent = self.store.get_job(job.parent_job_id)
             if not parent.job_status.is_terminal:
                 return job  # waits; the worker (or --wait) submits it when the parent completes
+        # The body as recorded, still in memory: sent without reading the request back (a 50 MB
+        # prompt would be read and parsed again).
+        self._built_bodies[job.id] = body
         try:
             return self.submit(job.id, wait_budget=float(self.settings["submit.max_wait"]))
         except (Unreachable, AuthFailed):
             # Certainly nothing was created, and the user must fix the setup first: leave no trace.
             self.store.delete_job(job.id)
             raise
+        finally:
+            self._built_bodies.pop(job.id, None)
 
     def gateway_ready(self) -> None:
         """Fail before recording anything if no API call could be made (e.g. no key)."""
@@ -387,8 +396,12 @@ class JobService:
         committed before this call), and the recording of what it answered (in a group commit
         with other creates when `recorder` is given). Returns as _submit_once does."""
         job_id = job.id
-        body = json.loads(job.request_json)
-        job.request_json = ""  # not needed any more: one copy of a large prompt is enough
+        body = self._built_bodies.pop(job_id, None)
+        if body is None and job.has_request():  # a group claim read it with the group's rows
+            body = json.loads(job.request_json)
+            job.detach_request()
+        if body is None:  # the claimed row does not carry it
+            body = json.loads(self.store.request_of(job_id))
         # The label and the turn before are in the stored request unless they were not known when
         # the job was recorded (a turn queued behind one still being created): added here, and
         # then (only then) the request is stored again as it was sent.
@@ -746,7 +759,7 @@ class JobService:
                     output_text=remote.output_text,
                     thoughts=remote.thoughts,
                     # a large prompt is in the request already: the steps name it (stored once)
-                    steps=compact_steps(remote.steps, lambda: self.store.request_input(job.id)),
+                    steps=compact_steps(remote.steps, lambda: self.store.input_digest(job.id)),
                     usage=remote.usage,
                     errors=remote.errors,
                     raw=remote.raw,

@@ -9,7 +9,6 @@ row to its history (`job_events`, autoincrement id) in the same transaction as t
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer
 from sqlmodel import select
 
 from jobs.db import Database
@@ -47,5 +46,5 @@ class JobActivity:
         if not job_ids:
             return []
         with self.db.read() as session:
-            query = select(Job).where(Job.id.in_(job_ids)).options(defer(Job.request_json))  # type: ignore[attr-defined,arg-type]
+            query = select(Job).where(Job.id.in_(job_ids))  # type: ignore[attr-defined]
             return list(session.exec(query))

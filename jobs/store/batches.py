@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from jobs.db import Database
@@ -29,6 +28,7 @@ from jobs.models import (
     Notification,
     new_job_id,
 )
+from jobs.store.jobs import add_request
 
 # A batch is live while any of its lines may still move on without the user.
 LIVE_STATUSES = frozenset(
@@ -134,6 +134,7 @@ class BatchStore:
             session.flush()
             for line in added:
                 job = line.job
+                add_request(session, job)
                 for key, value in line.labels.items():
                     session.add(JobLabel(job_id=job.id, key=key, value=value))
                 session.add(
@@ -210,6 +211,7 @@ class BatchStore:
             job.labels_json = _dumps(labels)
             session.add(job)
             session.flush()
+            add_request(session, job)
             for key, value in labels.items():
                 session.add(JobLabel(job_id=job.id, key=key, value=value))
             session.add(
@@ -295,7 +297,6 @@ class BatchStore:
             select(BatchLine, Job)
             .join(Job, Job.id == BatchLine.job_id)
             .where(BatchLine.batch_id == batch_id)
-            .options(defer(Job.request_json))  # type: ignore[arg-type]
             .order_by(BatchLine.line_no, BatchLine.line_key)
         )
         if statuses:

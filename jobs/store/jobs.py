@@ -9,11 +9,13 @@ Rules this module keeps (see reliability.md):
   PostgreSQL (`with_for_update` compiles to nothing on SQLite, where the write lock already
   serialises claimers).
 - No transaction is ever held across a network call: the service reads, calls, then writes.
-- Listings never load the large columns (request, outputs, steps).
+- Listings never load the large columns (request, outputs, steps). The request lives in
+  `job_requests`, written once with the job: no status change, lease or poll touches it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -22,11 +24,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from jobs.crash import crash_point
-from jobs.db import Database
+from jobs.db import Database, recycle_connection_after
 from jobs.errors import AmbiguousJobId, JobNotFound, UsageError
 from jobs.models import (
     POLLABLE_STATUSES,
@@ -35,6 +36,7 @@ from jobs.models import (
     Job,
     JobEvent,
     JobLabel,
+    JobRequest,
     JobResult,
     JobStatus,
     JobUsage,
@@ -42,6 +44,7 @@ from jobs.models import (
     Worker,
     new_job_id,
 )
+from jobs.payloads import input_digest
 from jobs.store.submitting import Submitted, record_submitted
 from jobs.store.usage import record_final
 
@@ -79,7 +82,7 @@ class TerminalResult:
 # Parts of the interaction resource stored in their own columns: `steps` (steps_json, with the
 # output in output_text) and `input` (the request, in jobs.request_json). raw_json keeps the rest,
 # so a 50 MB prompt or a 20 MB report is not stored again inside it.
-_STORED_APART = {"steps": "job_results.steps_json", "input": "jobs.request_json"}
+_STORED_APART = {"steps": "job_results.steps_json", "input": "job_requests.request_json"}
 
 
 def _without_copies(raw: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +97,51 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def request_row(job: Job) -> JobRequest:
+    """The `job_requests` row of a job being inserted (its id final): what it carries, or `{}`."""
+    return JobRequest(
+        job_id=job.id,
+        request_json=job.__dict__.get("_request_json", "{}"),
+        input_sha256=input_digest(job.__dict__.get("_request_input")),
+    )
+
+
+# A value this large (characters) is not left bound to a pooled SQLite connection's statements.
+LARGE_VALUE = 1 << 20
+
+# SQLite's search index of a text prompt, from the text itself (migration 0007: the trigger
+# would parse the 50 MB request with json_extract, at 2-3 times its size in memory). Kept in
+# step with SQLITE_INDEX_PROMPT there.
+_INDEX_PROMPT = (
+    "INSERT INTO job_search(job_search, rowid, prompt, output) SELECT 'delete',"
+    " (SELECT id FROM job_search_rows WHERE job_id = :job AND part = 'p'), '', ''",
+    "INSERT INTO job_search(rowid, prompt, output) SELECT"
+    " (SELECT id FROM job_search_rows WHERE job_id = :job AND part = 'p'), :prompt, ''",
+)
+
+
+def add_request(session: Session, job: Job) -> None:
+    """Insert the request a new job carries (in the transaction that inserts the job, after
+    it); on SQLite, index its text prompt. The job then forgets it (its store has it)."""
+    row = request_row(job)
+    large = len(row.request_json) > LARGE_VALUE
+    digested = row.input_sha256 is not None
+    session.add(row)
+    text = job.__dict__.get("_request_input")
+    job.detach_request()
+    if large:
+        # Written now and forgotten: the JSON is not held in memory beside SQLite's copies.
+        session.flush()
+        session.expunge(row)
+        recycle_connection_after(session)
+    del row
+    if digested and session.get_bind().dialect.name == "sqlite":
+        connection = session.connection()
+        clear, index = _INDEX_PROMPT
+        connection.exec_driver_sql(clear, {"job": job.id})
+        connection.exec_driver_sql(index, {"job": job.id, "prompt": text})
+
+
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -103,7 +151,8 @@ class JobStore:
     def insert_job(self, job: Job, labels: dict[str, str], now: datetime) -> Job:
         """Record a new job (write-ahead: before anything is sent). Picks a free short id."""
         with self.db.write() as session:
-            return self._insert(session, job, labels, now)
+            self._insert(session, job, labels, now)
+        return self._with_request_loader(job)
 
     def free_job_id(self) -> str:
         """A short id no job has (yet): the service names the job before it is inserted, since
@@ -132,6 +181,7 @@ class JobStore:
         job.labels_json = _dumps(labels)
         session.add(job)
         session.flush()
+        add_request(session, job)
         for key, value in labels.items():
             session.add(JobLabel(job_id=job.id, key=key, value=value))
         _event(session, job.id, now, "recorded", f"{job.target}")
@@ -150,18 +200,26 @@ class JobStore:
                 select(Job)
                 .where(Job.parent_job_id == job.parent_job_id, Job.status.not_in(list(dead_ends)))  # type: ignore[attr-defined]
                 .order_by(Job.created_at)  # type: ignore[arg-type]
-                .options(defer(Job.request_json))  # type: ignore[arg-type]
             ).first()
             if existing is not None:
                 return None, existing
-            return self._insert(session, job, labels, now), None
+            self._insert(session, job, labels, now)
+        return self._with_request_loader(job), None
 
     # -- reading -----------------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job:
         """A job by what a user may type for it: its id, its interaction id, a unique prefix of
         its id, or `@last` (the newest job). JobNotFound otherwise; AmbiguousJobId (listing the
-        candidates) when a prefix fits several. Every command resolves ids here."""
+        candidates) when a prefix fits several. Every command resolves ids here. The job's
+        `request_json` is read on first use (one query), not with the job."""
+        return self._with_request_loader(self._get_job(job_id))
+
+    def _with_request_loader(self, job: Job) -> Job:
+        job.load_request_with(functools.partial(self.request_of, job.id))
+        return job
+
+    def _get_job(self, job_id: str) -> Job:
         with self.db.read() as session:
             if job_id == LATEST_JOB:
                 job = session.exec(select(Job).order_by(Job.created_at.desc(), Job.id)).first()  # type: ignore[attr-defined]
@@ -205,11 +263,24 @@ class JobStore:
         with self.db.read() as session:
             return session.get(JobResult, job_id)
 
+    def request_of(self, job_id: str) -> str:
+        """The create body stored for a job, as JSON (`{}` if it has none)."""
+        with self.db.read() as session:
+            request = session.exec(
+                select(JobRequest.request_json).where(JobRequest.job_id == job_id)
+            ).first()
+        return request or "{}"
+
     def request_input(self, job_id: str) -> Any:
         """The `input` of the request stored for a job (None if there is none)."""
+        return json.loads(self.request_of(job_id)).get("input")
+
+    def input_digest(self, job_id: str) -> str | None:
+        """The digest of a job's text prompt recorded with its request (not the request)."""
         with self.db.read() as session:
-            request = session.exec(select(Job.request_json).where(Job.id == job_id)).first()
-        return json.loads(request).get("input") if request else None
+            return session.exec(
+                select(JobRequest.input_sha256).where(JobRequest.job_id == job_id)
+            ).first()
 
     def get_result_head(self, job_id: str, max_chars: int) -> JobResult | None:
         """The result with only the first `max_chars` characters of the output and none of the
@@ -236,7 +307,7 @@ class JobStore:
     def list_jobs(self, filt: JobFilter | None = None) -> list[Job]:
         """Newest first; the large request column is not loaded."""
         filt = filt or JobFilter()
-        query = select(Job).options(defer(Job.request_json))  # type: ignore[arg-type]
+        query = select(Job)
         if filt.statuses:
             query = query.where(Job.status.in_(list(filt.statuses)))  # type: ignore[attr-defined]
         if filt.since is not None:
@@ -283,7 +354,7 @@ class JobStore:
     def children_of(self, job_id: str) -> list[Job]:
         with self.db.read() as session:
             query = select(Job).where(Job.parent_job_id == job_id).order_by(Job.created_at)  # type: ignore[arg-type]
-            return list(session.exec(query.options(defer(Job.request_json))))  # type: ignore[arg-type]
+            return list(session.exec(query))
 
     def count_by_status(self) -> dict[str, int]:
         with self.db.read() as session:
@@ -540,8 +611,8 @@ class JobStore:
                 .values(lease_owner=owner, lease_expires_at=lease_until)
             )
             return list(
-                session.exec(select(Job).where(Job.id.in_(ids)).options(defer(Job.request_json)))
-            )  # type: ignore[attr-defined,arg-type]
+                session.exec(select(Job).where(Job.id.in_(ids)))  # type: ignore[attr-defined]
+            )
 
     def record_poll(
         self,
@@ -795,7 +866,16 @@ class JobStore:
 
     def delete_job(self, job_id: str) -> bool:
         with self.db.write() as session:
-            for table in (JobEvent, JobLabel, JobResult, InteractionEvent, JobWatch, JobUsage):
+            tables = (
+                JobEvent,
+                JobLabel,
+                JobResult,
+                JobRequest,
+                InteractionEvent,
+                JobWatch,
+                JobUsage,
+            )
+            for table in tables:
                 session.exec(sa.delete(table).where(table.job_id == job_id))  # type: ignore[attr-defined]
             session.exec(
                 sa.update(Job).where(Job.parent_job_id == job_id).values(parent_job_id=None)

@@ -25,7 +25,7 @@ from typing import Any
 from jobs.schema import SCHEMA_HEAD
 from jobs.status import JobStatus
 
-# Listing columns: everything in `jobs` but the create body (request_json can be large).
+# Listing columns: everything in `jobs` (the create body, which can be large, is in job_requests).
 JOB_COLUMNS = (
     "id", "interaction_id", "model", "agent", "prompt_excerpt", "labels_json",
     "previous_interaction_id", "parent_job_id", "status", "remote_status", "created_at",
@@ -41,8 +41,11 @@ TOKEN_KINDS = ("input", "output", "thought", "cached", "tool_use", "total")
 # Markers around highlighted search terms in excerpts (control characters never stored by us).
 HL_START, HL_END = "\x02", "\x03"
 
-# Kept identical to the expression indexes of migration 0005, or PostgreSQL ignores them.
-PG_PROMPT_DOC = "to_tsvector('english'::regconfig, coalesce(j.request_json::jsonb ->> 'input', ''))"
+# Kept identical to the expression indexes of migrations 0007 (job_requests) and 0005 (job_results),
+# or PostgreSQL ignores them.
+PG_PROMPT_DOC = (
+    "to_tsvector('english'::regconfig, coalesce(rq.request_json::jsonb ->> 'input', ''))"
+)
 PG_OUTPUT_DOC = "to_tsvector('english'::regconfig, r.output_text)"
 
 
@@ -255,12 +258,16 @@ class Queries:
                 return []
             params["q"] = query
             # bm25: lower is better; a match in the prompt weighs a little more than in an output.
+            # A job has two index rows (prompt, output: migration 0007): its best one counts.
             sql = (
-                f"SELECT {self._columns()}, bm25(job_search, 2.0, 1.0) AS rank,"
-                f" snippet(job_search, -1, '{HL_START}', '{HL_END}', '…', 16)"
-                " FROM job_search JOIN job_search_keys k ON k.id = job_search.rowid"
-                " JOIN jobs j ON j.id = k.job_id"
-                f" WHERE job_search MATCH :q AND {where} ORDER BY rank, j.created_at DESC"
+                f"SELECT {self._columns()}, h.rank, h.excerpt FROM ("
+                "  SELECT m.*, row_number() OVER (PARTITION BY m.job_id ORDER BY m.rank) AS nth"
+                "  FROM (SELECT s.job_id, bm25(job_search, 2.0, 1.0) AS rank,"
+                f"   snippet(job_search, -1, '{HL_START}', '{HL_END}', '…', 16) AS excerpt"
+                "   FROM job_search JOIN job_search_rows s ON s.id = job_search.rowid"
+                "   WHERE job_search MATCH :q) m) h"
+                " JOIN jobs j ON j.id = h.job_id"
+                f" WHERE h.nth = 1 AND {where} ORDER BY h.rank, j.created_at DESC"
                 f" LIMIT {limit}"
             )
             return [
@@ -276,16 +283,18 @@ class Queries:
             " hits AS ("
             f"  SELECT j.id, ts_rank({PG_PROMPT_DOC}, q.q) * 2 + ts_rank("
             f"   coalesce({PG_OUTPUT_DOC}, ''::tsvector), q.q) AS rank"
-            "  FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id, q"
+            "  FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id"
+            "  LEFT JOIN job_requests rq ON rq.job_id = j.id, q"
             f"  WHERE ({PG_PROMPT_DOC} @@ q.q OR {PG_OUTPUT_DOC} @@ q.q) AND {where}"
             f"  ORDER BY rank DESC, j.created_at DESC LIMIT {limit})"
             f" SELECT {self._columns()}, hits.rank,"
             " CASE WHEN coalesce(r.output_text, '') <> '' AND"
             f"  {PG_OUTPUT_DOC} @@ q.q"
             f"  THEN ts_headline('english', r.output_text, q.q, '{options}')"
-            f"  ELSE ts_headline('english', coalesce(j.request_json::jsonb ->> 'input', ''), q.q,"
+            f"  ELSE ts_headline('english', coalesce(rq.request_json::jsonb ->> 'input', ''), q.q,"
             f"  '{options}') END"
-            " FROM hits JOIN jobs j ON j.id = hits.id LEFT JOIN job_results r ON r.job_id = j.id, q"
+            " FROM hits JOIN jobs j ON j.id = hits.id LEFT JOIN job_results r ON r.job_id = j.id"
+            " LEFT JOIN job_requests rq ON rq.job_id = j.id, q"
             " ORDER BY hits.rank DESC, j.created_at DESC"
         )
         return [
@@ -337,11 +346,14 @@ class Queries:
             if sqlite
             else "to_char(j.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         )
+        # The tier asked for, read from the request only for jobs whose usage has none.
         tier = (
-            "coalesce(u.service_tier, CASE WHEN json_valid(j.request_json)"
-            " THEN json_extract(j.request_json, '$.service_tier') END, 'standard')"
+            "coalesce(u.service_tier, (SELECT CASE WHEN json_valid(rq.request_json)"
+            " THEN json_extract(rq.request_json, '$.service_tier') END"
+            " FROM job_requests rq WHERE rq.job_id = j.id), 'standard')"
             if sqlite
-            else "coalesce(u.service_tier, j.request_json::jsonb ->> 'service_tier', 'standard')"
+            else "coalesce(u.service_tier, (SELECT rq.request_json::jsonb ->> 'service_tier'"
+            " FROM job_requests rq WHERE rq.job_id = j.id), 'standard')"
         )
         bucket = "0"
         if thresholds:
@@ -388,9 +400,10 @@ class Queries:
         """Every matching job, oldest first, with its whole record; streamed."""
         params: dict[str, Any] = {}
         sql = (
-            f"SELECT {self._columns()}, j.request_json, r.output_text, r.thoughts_json,"
+            f"SELECT {self._columns()}, rq.request_json, r.output_text, r.thoughts_json,"
             " r.steps_json, r.usage_json, r.errors_json, u.service_tier, u.search_calls"
-            " FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id"
+            " FROM jobs j LEFT JOIN job_requests rq ON rq.job_id = j.id"
+            " LEFT JOIN job_results r ON r.job_id = j.id"
             " LEFT JOIN job_usage u ON u.job_id = j.id"
             f" WHERE {self._where(filt, params)} ORDER BY j.created_at, j.id"
         )

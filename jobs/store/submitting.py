@@ -22,10 +22,11 @@ from sqlmodel import select
 
 from jobs.db import Database
 from jobs.errors import StoreError
-from jobs.models import Job, JobEvent, JobStatus
+from jobs.models import Job, JobEvent, JobRequest, JobStatus
 
 _JOBS = Job.__table__  # type: ignore[attr-defined]
 _EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
+_REQUESTS = JobRequest.__table__  # type: ignore[attr-defined]
 _PENDING = JobStatus.PENDING.value
 _SUBMITTING = JobStatus.SUBMITTING.value
 
@@ -53,7 +54,7 @@ class RecordOutcome:
     cancel_pending: bool  # a cancel was requested while the create was in flight
 
 
-def _record_statement(*, late: bool, with_request: bool) -> sa.Update:
+def _record_statement(*, late: bool) -> sa.Update:
     """The UPDATE of record_submitted, built once (building it is most of its cost)."""
     values = {
         "status": sa.bindparam("s_status"),
@@ -64,8 +65,6 @@ def _record_statement(*, late: bool, with_request: bool) -> sa.Update:
         "lease_owner": None,
         "lease_expires_at": None,
     }
-    if with_request:
-        values["request_json"] = sa.bindparam("s_request_json")
     if late:
         # The lease expired and someone marked us submit_unknown meanwhile: still keep the id, so
         # the job can be found again instead of being resubmitted (and paid) twice.
@@ -89,12 +88,15 @@ def _record_statement(*, late: bool, with_request: bool) -> sa.Update:
     return sa.update(_JOBS).where(_JOBS.c.id == sa.bindparam("s_job_id"), *where).values(values)
 
 
-_RECORD = {
-    (late, with_request): _record_statement(late=late, with_request=with_request)
-    for late in (False, True)
-    for with_request in (False, True)
-}
+_RECORD = {late: _record_statement(late=late) for late in (False, True)}
 _ADD_EVENT = sa.insert(_EVENTS)
+# The request as sent, when it differs from the one recorded (a turn queued behind one still being
+# created gets `previous_interaction_id` at send time): the only update of a job's request.
+_REWRITE_REQUEST = (
+    sa.update(_REQUESTS)
+    .where(_REQUESTS.c.job_id == sa.bindparam("s_job_id"))
+    .values(request_json=sa.bindparam("s_request_json"))
+)
 
 
 def record_submitted(connection: sa.Connection, entry: Submitted) -> bool:
@@ -113,13 +115,13 @@ def record_submitted(connection: sa.Connection, entry: Submitted) -> bool:
         "s_remote_updated": entry.remote_updated,
         "s_previous_interaction_id": entry.previous_interaction_id,
     }
-    # None: the stored request is what was sent (not rewritten: it can be large)
-    with_request = entry.request_json is not None
     detail = f"interaction {entry.interaction_id}"
-    if connection.execute(_RECORD[False, with_request], params).rowcount != 1:
-        if connection.execute(_RECORD[True, with_request], params).rowcount != 1:
+    if connection.execute(_RECORD[False], params).rowcount != 1:
+        if connection.execute(_RECORD[True], params).rowcount != 1:
             return False
         detail += " (late)"
+    if entry.request_json is not None:  # None: the stored request is what was sent (it can be large)
+        connection.execute(_REWRITE_REQUEST, params)
     connection.execute(
         _ADD_EVENT, {"job_id": entry.job_id, "at": entry.now, "kind": "submitted", "detail": detail}
     )
@@ -170,6 +172,13 @@ class SubmitStore:
                 ],
             )
             jobs = {j.id: j for j in session.exec(select(Job).where(Job.id.in_(list(claimed))))}  # type: ignore[attr-defined]
+            # Their requests with them, in one query (each is read once, to be sent).
+            for job_id, request_json in connection.execute(
+                sa.select(_REQUESTS.c.job_id, _REQUESTS.c.request_json).where(
+                    _REQUESTS.c.job_id.in_(list(claimed))
+                )
+            ):
+                jobs[job_id].attach_request(request_json)
         return [jobs[job_id] for job_id in job_ids if job_id in jobs]
 
     def unclaim(self, job_ids: Sequence[str], owner: str, now: datetime) -> list[str]:

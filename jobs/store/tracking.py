@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer
 from sqlmodel import select
 
 from jobs.db import Database
@@ -87,7 +86,7 @@ class TrackingStore:
                 .values(lease_owner=owner, lease_expires_at=lease_until)
             )
             jobs = session.exec(
-                select(Job).where(Job.id.in_(ids)).options(defer(Job.request_json))  # type: ignore[attr-defined,arg-type]
+                select(Job).where(Job.id.in_(ids))  # type: ignore[attr-defined]
             )
             by_id = {job.id: job for job in jobs}
             return [by_id[i] for i in ids if i in by_id]

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from jobs.db import Database
-from jobs.models import Budget, Job, JobEvent, JobUsage
+from jobs.models import Budget, Job, JobEvent, JobRequest, JobUsage
 from jobs.status import POLLABLE_STATUSES, JobStatus
 
 LIVE_STATUSES = [s.value for s in POLLABLE_STATUSES] + [JobStatus.SUBMITTING.value]
@@ -170,9 +169,10 @@ class UsageStore:
         tripped, with their usage so far; and running jobs whose budget tripped but that have no
         cancel requested (the request was lost, e.g. the store refused it), to ask again."""
         live = (
-            select(Budget, Job, JobUsage)
+            select(Budget, Job, JobUsage, self._requested_tier())
             .join(Job, Job.id == Budget.ref_id)
             .outerjoin(JobUsage, JobUsage.job_id == Job.id)
+            .outerjoin(JobRequest, JobRequest.job_id == Job.id)
             .where(Budget.kind == "job", Budget.tripped_at.is_(None))  # type: ignore[union-attr]
             .where(Job.status.in_(LIVE_STATUSES))  # type: ignore[attr-defined]
         )
@@ -183,8 +183,21 @@ class UsageStore:
             .where(Job.status.in_(LIVE_STATUSES))  # type: ignore[attr-defined]
         )
         with self.db.read() as session:
-            jobs = [_budgeted(b, j, u) for b, j, u in session.exec(live)]
+            jobs = [_budgeted(b, j, u, tier) for b, j, u, tier in session.exec(live)]
             return jobs, list(session.exec(tripped))
+
+    def _requested_tier(self) -> Any:
+        """The `service_tier` of the stored request, read by the database (the request, which
+        can be 50 MB, is not sent to this process)."""
+        if self.db.dialect == "sqlite":
+            return sa.case(
+                (
+                    sa.func.json_valid(JobRequest.request_json),
+                    sa.func.json_extract(JobRequest.request_json, "$.service_tier"),
+                ),
+                else_=None,
+            )
+        return sa.literal_column("(job_requests.request_json::jsonb ->> 'service_tier')")
 
     def jobs_usage(self, job_ids: Sequence[str]) -> list[tuple[Job, JobUsage | None]]:
         """Jobs with their usage facts (for batch and schedule ceilings)."""
@@ -199,7 +212,7 @@ class UsageStore:
             return list(session.exec(query))
 
 
-def _budgeted(budget: Budget, job: Job, usage: JobUsage | None) -> BudgetedJob:
+def _budgeted(budget: Budget, job: Job, usage: JobUsage | None, requested_tier: Any) -> BudgetedJob:
     tokens = {}
     seen = False
     for kind in ("input", "output", "thought", "cached", "tool_use", "total"):
@@ -207,11 +220,8 @@ def _budgeted(budget: Budget, job: Job, usage: JobUsage | None) -> BudgetedJob:
         seen = seen or value is not None
         tokens[kind] = int(value or 0)
     tier = usage.service_tier if usage else None
-    if tier is None:
-        try:
-            tier = json.loads(job.request_json or "{}").get("service_tier")
-        except (ValueError, AttributeError):
-            tier = None
+    if tier is None and isinstance(requested_tier, str):
+        tier = requested_tier
     return BudgetedJob(
         budget=budget,
         job_id=job.id,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from jobs.db import Database
-from jobs.models import Job, WebhookDelivery
+from jobs.models import Job, JobRequest, WebhookDelivery
 
 
 class WebhookStore:
@@ -121,9 +121,9 @@ class WebhookStore:
     def created_with_webhook(self, job_id: str) -> bool:
         with self.db.read() as session:
             found = session.exec(
-                select(Job.id).where(
-                    Job.id == job_id,
-                    Job.request_json.like('%"webhook_config"%'),  # type: ignore[attr-defined]
+                select(JobRequest.job_id).where(
+                    JobRequest.job_id == job_id,
+                    JobRequest.request_json.like('%"webhook_config"%'),  # type: ignore[attr-defined]
                 )
             ).first()
             return found is not None
@@ -132,9 +132,11 @@ class WebhookStore:
         """Jobs created with a webhook that ended since then."""
         with self.db.read() as session:
             rows = session.exec(
-                select(Job.id).where(
+                select(Job.id)
+                .join(JobRequest, JobRequest.job_id == Job.id)
+                .where(
                     Job.finished_at >= since,  # type: ignore[operator]
-                    Job.request_json.like('%"webhook_config"%'),  # type: ignore[attr-defined]
+                    JobRequest.request_json.like('%"webhook_config"%'),  # type: ignore[attr-defined]
                 )
             ).all()
             return list(rows)

@@ -4,8 +4,9 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01
 
-Reserved so that work on several capabilities at once gets a fixed place in the chain; it is a
-no-op until its capability adds its schema here.
+Reserved so that work on several capabilities at once gets a fixed place in the chain. It stays a
+no-op for good: existing stores have applied it, so a store at a later revision would never run
+schema added here. New schema goes into a new revision at the head (e.g. 0007).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def store_rows(home):
                     "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'alembic%'"
                 )
                 # FTS5's own b-tree pages (segments, their index) change with any write and back;
-                # its content table (job_search_content) is the rows that matter.
+                # its per-entry table (job_search_docsize) and job_search_rows are what matter.
                 if r[0] not in ("job_search_data", "job_search_idx")
             ]
             rows = {

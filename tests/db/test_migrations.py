@@ -32,6 +32,7 @@ from jobs.migrate import (
 REPO = Path(__file__).resolve().parents[2]
 MODEL_TABLES = {
     "jobs",
+    "job_requests",
     "job_labels",
     "job_results",
     "job_events",
@@ -52,7 +53,10 @@ def _not_search(name, type_, parent_names) -> bool:
     if type_ == "table" and name and name.startswith(SEARCH_PREFIX):
         return False
     # PostgreSQL's search indexes are on expressions (to_tsvector(...)), which models cannot state.
-    return not (type_ == "index" and name in ("ix_jobs_search", "ix_job_results_search"))
+    return not (
+        type_ == "index"
+        and name in ("ix_jobs_search", "ix_job_requests_search", "ix_job_results_search")
+    )
 
 
 def schema_diff(engine: sa.Engine, metadata: sa.MetaData = SQLModel.metadata) -> list:
@@ -165,9 +169,9 @@ def test_database_newer_than_the_code_is_refused_and_left_alone(database_url):
     with db.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00d9999'")
         connection.exec_driver_sql(
-            "INSERT INTO jobs (id, prompt_excerpt, request_json, labels_json, status, created_at,"
+            "INSERT INTO jobs (id, prompt_excerpt, labels_json, status, created_at,"
             " poll_count, submit_attempts, consecutive_errors)"
-            " VALUES ('abc234', '', '{}', '{}', 'pending', '2026-06-01 12:00:00', 0, 0, 0)"
+            " VALUES ('abc234', '', '{}', 'pending', '2026-06-01 12:00:00', 0, 0, 0)"
         )
     before = snapshot(db)
     path = db.sqlite_path
@@ -283,3 +287,85 @@ def test_batch_migrations_do_not_cascade_on_sqlite(tmp_path):
         assert labels() == 0
     finally:
         db.close()
+
+
+def test_0007_moves_requests_out_of_jobs_and_back(database_url):
+    """A store at 0006 with jobs (one finished, one pending): after the upgrade each request is
+    in job_requests, `jobs` has no request column, and search finds prompts and outputs; the
+    downgrade puts every request back into `jobs` (and search still works); upgrading again
+    gives the same requests."""
+    from alembic import command
+
+    from jobs.store import JobStore
+    from jobs.store.queries import ListFilter, open_queries
+
+    engine = create_engine(database_url)
+    config = alembic_config()
+
+    def migrate(to: str, *, down: bool = False) -> None:
+        with migration_connection(engine) as connection:
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, to)
+
+    requests = {
+        "done11": json.dumps({"input": "Why do volcanoes erupt?", "model": "m"}),
+        "wait22": json.dumps({"input": "Tell me about glaciers", "service_tier": "flex"}),
+    }
+    migrate("0006")
+    with engine.begin() as connection:
+        for job_id, body in requests.items():
+            connection.execute(
+                sa.text(
+                    "INSERT INTO jobs (id, prompt_excerpt, request_json, labels_json, status,"
+                    " created_at, poll_count, submit_attempts, consecutive_errors)"
+                    " VALUES (:id, 'excerpt', :body, '{}', 'pending', '2026-01-01 00:00:00', 0, 0, 0)"
+                ),
+                {"id": job_id, "body": body},
+            )
+        connection.execute(
+            sa.text(
+                "INSERT INTO job_results VALUES ('done11', 'Magma rises through basalt.', '[]',"
+                " '[]', '{}', '[]', '{}')"
+            )
+        )
+
+    def search(text: str) -> list[str]:
+        db = Database(engine)
+        with open_queries(database_url, lambda: db) as queries:
+            return sorted(h.job.id for h in queries.search(text, ListFilter()))
+
+    def request_columns() -> set[str]:
+        return {c["name"] for c in sa.inspect(engine).get_columns("jobs")} & {"request_json"}
+
+    migrate("0007")
+    assert request_columns() == set()
+    store = JobStore(Database(engine))
+    assert {job_id: store.request_of(job_id) for job_id in requests} == requests
+    assert store.get_job("wait22").request_json == requests["wait22"]
+    assert search("volcanoes") == ["done11"] and search("basalt") == ["done11"]
+    assert search("glaciers") == ["wait22"]
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as connection:  # the external-content index matches its source
+            connection.exec_driver_sql(
+                "INSERT INTO job_search(job_search, rank) VALUES ('integrity-check', 1)"
+            )
+
+    migrate("0006", down=True)
+    assert request_columns() == {"request_json"}
+    with engine.connect() as connection:
+        back = dict(connection.exec_driver_sql("SELECT id, request_json FROM jobs").all())
+        assert "job_requests" not in sa.inspect(connection).get_table_names()
+    assert back == requests
+    if engine.dialect.name == "sqlite":  # 0005's search again (PostgreSQL: its index on jobs)
+        with engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                "SELECT k.job_id FROM job_search JOIN job_search_keys k ON k.id = job_search.rowid"
+                " WHERE job_search MATCH 'basalt OR glaciers' ORDER BY k.job_id"
+            ).all()
+        assert [r[0] for r in found] == ["done11", "wait22"]
+
+    migrate("head")
+    assert {job_id: store.request_of(job_id) for job_id in requests} == requests
+    assert search("basalt") == ["done11"]
+    assert schema_diff(engine) == []
+    engine.dispose()

@@ -46,8 +46,8 @@ class DiskFull:
             connection = session.connection()
             connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS ballast (x BLOB)")
             connection.exec_driver_sql(
-                "INSERT INTO jobs (id, status, created_at, request_json, labels_json, prompt_excerpt, poll_count, "
-                "submit_attempts, consecutive_errors) VALUES ('ballast', 'cancelled', '2026-01-01 00:00:00', '{}', "
+                "INSERT INTO jobs (id, status, created_at, labels_json, prompt_excerpt, poll_count, "
+                "submit_attempts, consecutive_errors) VALUES ('ballast', 'cancelled', '2026-01-01 00:00:00', "
                 "'{}', 'disk filler', 0, 0, 0) ON CONFLICT DO NOTHING"
             )
         self.db.engine.dispose()
