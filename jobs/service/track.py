@@ -5,7 +5,7 @@
   jobs first. Each stream has its own thread (`StreamFollower`): it appends every event to the
   journal once, in order (a replayed or doubled event is dropped by its event_id), resumes a cut
   stream with `last_event_id`, and when the job ends confirms it with one final `get`, written
-  through the service's single terminal path (`_record_remote`) under the job's lease.
+  through the single terminal path (`service.recorder`, service/record.py) under the job's lease.
 - A watchdog (`check_streams`) notices a stream silent for `worker.stream_idle` seconds: it asks
   `get` what is true (a stalled resume of Deep Research replays two events, then hangs), records a
   terminal state if there is one, else reopens the stream; a job whose streams keep failing is
@@ -290,7 +290,7 @@ class StreamFollower:
         try:
             remote = service.gateway.get(job.interaction_id)
         except RemoteNotFound as exc:
-            return service.poll_failed(job, exc)
+            return service.recorder.poll_failed(job, exc)
         except GatewayError:
             remote = None
         if remote is not None and JobStatus.from_remote(remote.status).is_terminal:
@@ -311,10 +311,12 @@ class StreamFollower:
             try:
                 remote = service.gateway.get(job.interaction_id)
             except GatewayError as exc:
-                outcome = service.poll_failed(job, exc)  # released with backoff: a poll retries
+                outcome = service.recorder.poll_failed(
+                    job, exc
+                )  # released with backoff: a poll retries
                 return "finished" if outcome == "finished" else "polled"
             crash_point("poll.after_get")
-        if service._record_remote(job, remote, owner=service.owner):
+        if service.recorder.record_remote(job, remote, owner=service.owner):
             return "finished"
         self.tracker.skip_streaming(job.id)  # not over (paused, unknown): polled from now on
         return "polled"
@@ -545,12 +547,12 @@ class Tracker:
                 service.store.release(job.id, service.owner)  # still due, unpolled
                 return "paused"
             if job.cancel_requested_at and not job.cancel_sent_at:
-                return service.poll_job(job)
+                return service.recorder.poll_job(job)
             assert job.interaction_id
             try:
                 remote = service.gateway.get(job.interaction_id)
             except GatewayError as exc:
-                return service.poll_failed(job, exc)
+                return service.recorder.poll_failed(job, exc)
             crash_point("poll.after_get")
             status = JobStatus.from_remote(remote.status)
             if status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS):
@@ -560,7 +562,7 @@ class Tracker:
                     status=status,
                     remote_status=remote.status,
                     remote_updated=remote.updated,
-                    next_poll_at=now + timedelta(seconds=service._poll_delay(job, now)),
+                    next_poll_at=now + timedelta(seconds=service.recorder.poll_delay(job, now)),
                 )
                 if remote.usage:  # usage while running (not every API reports it): for budgets
                     service.budgets.store.record_live(job.id, remote.usage, source="poll", now=now)
@@ -570,7 +572,7 @@ class Tracker:
                 if full:
                     self.flush_outcomes()
                 return "polled"
-            finished = service._record_remote(job, remote, owner=service.owner)
+            finished = service.recorder.record_remote(job, remote, owner=service.owner)
             if finished:
                 with self._lock:
                     self.finished += 1
