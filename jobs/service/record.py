@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from jobs.crash import crash_point
-from jobs.errors import GatewayError, RateLimited, RemoteNotFound, Transient
+from jobs.errors import GatewayError, RateLimited, RemoteNotFound, StoreError, Transient
 from jobs.gateway import RemoteInteraction
 from jobs.models import Job, JobStatus
 from jobs.payloads import compact_steps
 from jobs.store import TerminalResult
+from jobs.store.tracking import TerminalWrite, TrackingStore
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 class Recorder:
     def __init__(self, service: JobService) -> None:
         self.service = service
+        self.tracking = TrackingStore(service.store.db)
 
     # -- polling one job ---------------------------------------------------------------------------
 
@@ -114,26 +117,18 @@ class Recorder:
         status = JobStatus.from_remote(remote.status)
         now = service.clock.now()
         if status.is_terminal:
-            code, message = remote.error_summary()
+            write = self.terminal_write(job, remote)
             return service.store.record_terminal(
                 job.id,
-                status=status,
-                remote_status=remote.status,
+                status=write.status,
+                remote_status=write.remote_status,
                 now=now,
-                remote_updated=remote.updated,
+                remote_updated=write.remote_updated,
                 owner=owner,
-                error_code=code,
-                error_message=message,
-                result=TerminalResult(
-                    output_text=remote.output_text,
-                    thoughts=remote.thoughts,
-                    # a large prompt is in the request already: the steps name it (stored once)
-                    steps=compact_steps(remote.steps, lambda: service.store.request_input(job.id)),
-                    usage=remote.usage,
-                    errors=remote.errors,
-                    raw=remote.raw,
-                ),
-                usage=remote.usage_figures(),
+                error_code=write.error_code,
+                error_message=write.error_message,
+                result=write.result,
+                usage=write.usage,
             )
         message = detail = None
         if status is JobStatus.UNKNOWN:
@@ -161,6 +156,59 @@ class Recorder:
             detail=detail,
         )
         return False
+
+    def record_terminals(
+        self, items: Sequence[tuple[Job, RemoteInteraction]], *, owner: str
+    ) -> list[bool | Exception]:
+        """Terminal replies of many leased jobs, written together (`TrackingStore.record_terminals`:
+        one transaction, each job's result with its status). For each item: True (recorded), False
+        (it had ended or changed hands meanwhile) or the exception its write raised. A batch that
+        fails as a whole (a statement error) is written again one job at a time, so one bad job
+        does not lose the others; a store that cannot be used at all (StoreError) raises."""
+        service = self.service
+        writes = [self.terminal_write(job, remote) for job, remote in items]
+        try:
+            done = self.tracking.record_terminals(owner, writes, service.clock.now())
+        except StoreError:
+            raise
+        except Exception:
+            log.warning("a batch of %d terminal writes failed; writing them one by one", len(items))
+            outcomes: list[bool | Exception] = []
+            for write in writes:
+                try:
+                    outcomes.append(
+                        bool(self.tracking.record_terminals(owner, [write], service.clock.now()))
+                    )
+                except StoreError:
+                    raise
+                except Exception as exc:
+                    log.exception("job %s: its terminal result could not be written", write.job_id)
+                    outcomes.append(exc)
+            return outcomes
+        return [write.job_id in done for write in writes]
+
+    def terminal_write(self, job: Job, remote: RemoteInteraction) -> TerminalWrite:
+        """What a terminal reply writes: status, outputs, thoughts, steps, usage, error."""
+        store = self.service.store
+        code, message = remote.error_summary()
+        return TerminalWrite(
+            job_id=job.id,
+            status=JobStatus.from_remote(remote.status),
+            remote_status=remote.status,
+            remote_updated=remote.updated,
+            error_code=code,
+            error_message=message,
+            result=TerminalResult(
+                output_text=remote.output_text,
+                thoughts=remote.thoughts,
+                # a large prompt is in the request already: the steps name it (stored once)
+                steps=compact_steps(remote.steps, lambda: store.request_input(job.id)),
+                usage=remote.usage,
+                errors=remote.errors,
+                raw=remote.raw,
+            ),
+            usage=remote.usage_figures(),
+        )
 
     def poll_error(self, job: Job, message: str, *, min_delay: float = 0.0) -> None:
         service = self.service

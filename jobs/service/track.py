@@ -143,6 +143,61 @@ class JournalWriter:
             self.sync()
 
 
+class _Pending:
+    __slots__ = ("job", "remote", "outcome", "done")
+
+    def __init__(self, job: Job, remote: RemoteInteraction) -> None:
+        self.job, self.remote = job, remote
+        self.outcome: bool | BaseException = False
+        self.done = False
+
+
+class TerminalWriter:
+    """Group commit of terminal results: a stream or poll thread that has a job's confirming reply
+    queues it and writes whatever is queued by then, its own and other threads', in one
+    transaction (`Recorder.record_terminals`), the journal's queued events first. While one batch
+    is written the next one gathers, so a busy worker writes many ends per transaction and an
+    idle one waits for nobody."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self._queue: list[_Pending] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    def record(self, job: Job, remote: RemoteInteraction) -> bool:
+        """Write this job's terminal reply (under our lease); True when it was recorded, False
+        when the job had ended or changed hands. Raises what its write raised."""
+        item = _Pending(job, remote)
+        with self._lock:
+            self._queue.append(item)
+        with self._write_lock:
+            if not item.done:
+                with self._lock:
+                    batch, self._queue = self._queue, []
+                self._write(batch)
+        if isinstance(item.outcome, BaseException):
+            raise item.outcome
+        return item.outcome
+
+    def _write(self, batch: list[_Pending]) -> None:
+        service = self.tracker.service
+        outcomes: list[bool | BaseException] = [RuntimeError("not written")] * len(batch)
+        try:
+            self.tracker.writer.sync()  # every event is in the journal before its end is recorded
+            outcomes = list(
+                service.recorder.record_terminals(
+                    [(p.job, p.remote) for p in batch], owner=service.owner
+                )
+            )
+        except Exception as exc:  # handed to each waiting thread, which handles it as before
+            outcomes = [exc] * len(batch)
+        finally:
+            for item, outcome in zip(batch, outcomes, strict=True):
+                item.outcome = outcome
+                item.done = True
+
+
 class StreamFollower:
     """Follows one leased job's stream into the journal until the job ends or is handed back."""
 
@@ -305,17 +360,19 @@ class StreamFollower:
         through the service's single terminal path."""
         service, job = self.tracker.service, self.job
         assert job.interaction_id
-        self.tracker.writer.sync()  # every event is in the journal before the end is recorded
         remote = self.confirmed
         if remote is None:
             try:
                 remote = service.gateway.get(job.interaction_id)
             except GatewayError as exc:
-                outcome = service.recorder.poll_failed(
-                    job, exc
-                )  # released with backoff: a poll retries
+                self.tracker.writer.sync()  # every event is in the journal before it is recorded
+                outcome = service.recorder.poll_failed(job, exc)  # released with backoff
                 return "finished" if outcome == "finished" else "polled"
             crash_point("poll.after_get")
+        if JobStatus.from_remote(remote.status).is_terminal:
+            # with the other jobs ending now, in one transaction, after the journal's queued events
+            return "finished" if self.tracker.terminals.record(job, remote) else "polled"
+        self.tracker.writer.sync()  # every event is in the journal before the state is recorded
         if service.recorder.record_remote(job, remote, owner=service.owner):
             return "finished"
         self.tracker.skip_streaming(job.id)  # not over (paused, unknown): polled from now on
@@ -376,6 +433,7 @@ class Tracker:
         self._renewed_at = service.clock.monotonic()
         self._monitor: threading.Thread | None = None
         self.writer = JournalWriter(service)
+        self.terminals = TerminalWriter(self)
         self.streaming = False  # open streams (the daemon, `jobs follow`); one-pass polls do not
         self.finished = 0  # jobs recorded terminal by streams and background polls
 
@@ -572,7 +630,10 @@ class Tracker:
                 if full:
                     self.flush_outcomes()
                 return "polled"
-            finished = service.recorder.record_remote(job, remote, owner=service.owner)
+            if status.is_terminal:  # with the other jobs ending now, in one transaction
+                finished = self.terminals.record(job, remote)
+            else:
+                finished = service.recorder.record_remote(job, remote, owner=service.owner)
             if finished:
                 with self._lock:
                     self.finished += 1

@@ -2,10 +2,12 @@
 
 A poll used to be several transactions for one job; at hundreds of polls a second the store wants
 one short transaction for many jobs: claim many (for streaming, watched jobs first), renew the
-leases of every open stream at once, record many non-terminal polls at once. The same rules hold
-as in `jobs.py`: compare-and-set guards on status and lease owner, terminal states absorbing
-(terminal writes still go one job at a time through `JobStore.record_terminal`), `SKIP LOCKED`
-claims on PostgreSQL, `BEGIN IMMEDIATE` on SQLite.
+leases of every open stream at once, record many non-terminal polls at once, and many terminal
+results at once (`record_terminals`: each job's outputs and usage in the same transaction as its
+terminal status, as `JobStore.record_terminal` writes one). The same rules hold as in `jobs.py`:
+compare-and-set guards on status and lease owner, terminal states absorbing, `SKIP LOCKED` claims
+on PostgreSQL, `BEGIN IMMEDIATE` on SQLite. These hot paths are Core statements (executemany), not
+ORM objects: at hundreds of jobs a second the ORM's unit of work was most of the worker's CPU.
 """
 
 from __future__ import annotations
@@ -13,17 +15,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import defer
 from sqlmodel import select
 
+from jobs.crash import crash_point
 from jobs.db import Database
-from jobs.models import POLLABLE_STATUSES, Job, JobEvent, JobStatus, JobWatch
+from jobs.models import (
+    POLLABLE_STATUSES,
+    TERMINAL_STATUSES,
+    Job,
+    JobEvent,
+    JobResult,
+    JobStatus,
+    JobUsage,
+    JobWatch,
+)
+from jobs.store.jobs import TerminalResult, _dumps, _without_copies
+from jobs.store.usage import search_calls
 
 _POLLABLE = [s.value for s in POLLABLE_STATUSES]
 # A stream is worth opening only for a job that is running; the rest (paused, unknown) are polled.
 _STREAMABLE = [JobStatus.QUEUED.value, JobStatus.IN_PROGRESS.value]
+_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+_JOBS = Job.__table__  # type: ignore[attr-defined]
+_RESULTS = JobResult.__table__  # type: ignore[attr-defined]
+_USAGE = JobUsage.__table__  # type: ignore[attr-defined]
+_EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,20 @@ class PollOutcome:
     remote_status: str | None
     remote_updated: datetime | None
     next_poll_at: datetime
+
+
+@dataclass
+class TerminalWrite:
+    """One job's terminal status and everything written with it (see JobStore.record_terminal)."""
+
+    job_id: str
+    status: JobStatus
+    remote_status: str | None
+    result: TerminalResult
+    usage: dict[str, int | None]  # our usage columns (input_tokens, ...)
+    remote_updated: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
 
 
 class TrackingStore:
@@ -203,3 +237,134 @@ class TrackingStore:
                             )
                         )
         return written
+
+    def record_terminals(
+        self, owner: str, writes: Sequence[TerminalWrite], now: datetime
+    ) -> set[str]:
+        """Many live jobs -> their terminal status, each with its outputs, thoughts, steps and
+        usage, in one transaction. A job is written only while it is live and leased by `owner`
+        (rows locked first on PostgreSQL; SQLite's write lock is held from BEGIN IMMEDIATE), so a
+        terminal state is never overwritten. Returns the ids written; the others had ended or been
+        taken over meanwhile. A statement error fails the whole transaction (nothing written):
+        the caller writes those jobs one at a time to isolate a bad one."""
+        if not writes:
+            return set()
+        by_id = {w.job_id: w for w in writes}
+        with self.db.write() as session:
+            held = set(
+                session.execute(
+                    sa.select(_JOBS.c.id)
+                    .where(
+                        _JOBS.c.id.in_(list(by_id)),
+                        _JOBS.c.status.not_in(_TERMINAL),
+                        _JOBS.c.lease_owner == owner,
+                    )
+                    .with_for_update()
+                ).scalars()
+            )
+            if not held:
+                return set()
+            ordered = [by_id[i] for i in by_id if i in held]
+            usage_columns = sorted({k for w in ordered for k in w.usage})
+            values: dict[str, Any] = {
+                "status": sa.bindparam("t_status"),
+                "remote_status": sa.bindparam("t_remote_status"),
+                "finished_at": now,
+                "last_polled_at": now,
+                "next_poll_at": None,
+                "poll_count": _JOBS.c.poll_count + 1,
+                "remote_updated_at": sa.func.coalesce(
+                    sa.bindparam("t_remote_updated", type_=_JOBS.c.remote_updated_at.type),
+                    _JOBS.c.remote_updated_at,
+                ),
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "consecutive_errors": 0,
+                "error_code": sa.bindparam("t_error_code"),
+                "error_message": sa.bindparam("t_error_message"),
+                "output_chars": sa.bindparam("t_output_chars"),
+            }
+            values |= {c: sa.bindparam(f"t_u_{c}", type_=_JOBS.c[c].type) for c in usage_columns}
+            session.execute(
+                sa.update(_JOBS)
+                .where(
+                    _JOBS.c.id == sa.bindparam("t_id"),
+                    # literals, not one expanding parameter: executemany cannot expand
+                    _JOBS.c.status.not_in([sa.literal(v) for v in _TERMINAL]),
+                    _JOBS.c.lease_owner == owner,
+                )
+                .values(values),
+                [
+                    {
+                        "t_id": w.job_id,
+                        "t_status": w.status.value,
+                        "t_remote_status": w.remote_status,
+                        "t_remote_updated": w.remote_updated,
+                        "t_error_code": w.error_code,
+                        "t_error_message": w.error_message,
+                        "t_output_chars": len(w.result.output_text),
+                    }
+                    | {f"t_u_{c}": w.usage.get(c) for c in usage_columns}
+                    for w in ordered
+                ],
+            )
+            ids = [w.job_id for w in ordered]
+            # A result row may be there from an earlier run of the job: replaced whole (a merge).
+            session.execute(sa.delete(_RESULTS).where(_RESULTS.c.job_id.in_(ids)))
+            session.execute(sa.insert(_RESULTS), [_result_row(w) for w in ordered])
+            session.execute(_usage_upsert(self.db.dialect), [_usage_row(w) for w in ordered])
+            session.execute(
+                sa.insert(_EVENTS),
+                [
+                    {
+                        "job_id": w.job_id,
+                        "at": now,
+                        "kind": w.status.value,
+                        "detail": (w.error_message or f"remote status {w.remote_status!r}")[:2000],
+                    }
+                    for w in ordered
+                ],
+            )
+            crash_point("store.terminal_uncommitted")
+            return set(ids)
+
+
+def _result_row(w: TerminalWrite) -> dict[str, Any]:
+    result = w.result
+    return {
+        "job_id": w.job_id,
+        "output_text": result.output_text,
+        "thoughts_json": _dumps(result.thoughts or []),
+        "steps_json": _dumps(result.steps or []),
+        "usage_json": _dumps(result.usage or {}),
+        "errors_json": _dumps(result.errors or []),
+        "raw_json": _dumps(_without_copies(result.raw or {})),
+    }
+
+
+def _usage_row(w: TerminalWrite) -> dict[str, Any]:
+    """The service tier the API says it used, and the search calls (as `usage.record_final`)."""
+    tier = (w.result.raw or {}).get("service_tier")
+    return {
+        "job_id": w.job_id,
+        "service_tier": tier if isinstance(tier, str) and tier else None,
+        "search_calls": search_calls(w.result.usage),
+    }
+
+
+def _usage_upsert(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(_USAGE)
+    return statement.on_conflict_do_update(
+        index_elements=[_USAGE.c.job_id],
+        set_={
+            # a tier known before (a live poll) is kept when the final resource names none
+            "service_tier": sa.func.coalesce(
+                statement.excluded.service_tier, _USAGE.c.service_tier
+            ),
+            "search_calls": statement.excluded.search_calls,
+        },
+    )
