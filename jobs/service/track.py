@@ -420,6 +420,7 @@ class Tracker:
         self.read_timeout = max(5.0, min(self.idle, float(settings["api.timeout"])))
         self.lease = float(settings["worker.lease"])
         self.stopping = threading.Event()
+        self._wake = threading.Event()  # a poll slot came free: dispatch now
         self.followers: dict[str, StreamFollower] = {}
         self._no_stream: dict[str, float] = {}
         self._inflight: set[str] = set()
@@ -644,6 +645,9 @@ class Tracker:
         finally:
             with self._lock:
                 self._inflight.discard(job.id)
+                free = self.concurrency - len(self._inflight)
+            if free >= max(1, self.concurrency // 4):
+                self._wake.set()  # the dispatcher refills the free slots now, not at its next tick
 
     def flush_outcomes(self) -> int:
         """Write the non-terminal polls gathered so far, in one transaction."""
@@ -692,7 +696,12 @@ class Tracker:
 
         def loop() -> None:
             report = PassReport()
-            while not self.stopping.wait(interval):
+            while not self.stopping.is_set():
+                # every `interval`, or as soon as a quarter of the poll slots are free
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self.stopping.is_set():
+                    break
                 try:
                     self.check_streams()
                     if not self.service._paused():
@@ -711,6 +720,7 @@ class Tracker:
     def stop(self, *, timeout: float = 10.0) -> None:
         """Stop: close the streams (their jobs are handed back, due now), finish running calls."""
         self.stopping.set()
+        self._wake.set()
         with self._lock:
             followers = list(self.followers.values())
         for follower in followers:

@@ -86,7 +86,7 @@ class TrackingStore:
         job_ids: Sequence[str] | None = None,
     ) -> list[Job]:
         """Lease up to `limit` running jobs to follow by stream: watched ones first, then oldest.
-        A stream is opened at once, whatever the poll pacing says."""
+        A watched job is streamed at once; another one once it is not due for a poll."""
         if limit <= 0:
             return []
         watched = (
@@ -97,6 +97,10 @@ class TrackingStore:
             .where(Job.status.in_(_STREAMABLE), Job.interaction_id.is_not(None))  # type: ignore[attr-defined,union-attr]
             .where(Job.cancel_requested_at.is_(None))  # type: ignore[union-attr]
             .where(sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))  # type: ignore[union-attr]
+            # A job due for a poll is polled first (one get tells whether it ended meanwhile; a
+            # stream of an ended job replays it all, then needs the get too); a watched one is
+            # streamed at once.
+            .where(sa.or_(watched, Job.next_poll_at.is_(None), Job.next_poll_at > now))  # type: ignore[union-attr,operator]
         )
         if exclude:
             candidates = candidates.where(Job.id.not_in(list(exclude)))  # type: ignore[attr-defined]
