@@ -201,9 +201,12 @@ class TerminalWriter:
 class StreamFollower:
     """Follows one leased job's stream into the journal until the job ends or is handed back."""
 
-    def __init__(self, tracker: Tracker, job: Job) -> None:
+    def __init__(self, tracker: Tracker, job: Job, resume_after: str | None | bool = False) -> None:
+        """`resume_after`: the journal's last event id for the job, looked up with others' (None:
+        no event yet); False: look it up at the first open."""
         self.tracker = tracker
         self.job = job
+        self._resume_known = resume_after is not False
         self.last_activity = tracker.service.clock.monotonic()
         self.cuts = 0
         self.stalls = 0
@@ -261,8 +264,9 @@ class StreamFollower:
                 if self._lost:
                     return "lost"
                 self._stalled = False
-            if self.last_event_id is None:  # first open here: resume after what is stored
+            if not self._resume_known:  # first open here: resume after what is stored
                 self.last_event_id = service.journal.last_event_id(job.id)
+                self._resume_known = True
             last = self.last_event_id
             try:
                 handle = service.gateway.open_stream(
@@ -547,8 +551,10 @@ class Tracker:
             exclude=exclude,
             job_ids=job_ids,
         )
+        # where each stream resumes (after the events stored already), for all of them at once
+        resume = service.journal.last_event_ids([job.id for job in claimed]) if claimed else {}
         for job in claimed:
-            follower = StreamFollower(self, job)
+            follower = StreamFollower(self, job, resume.get(job.id))
             with self._lock:
                 self.followers[job.id] = follower
             follower.start()

@@ -196,6 +196,22 @@ class EventStore:
         with self.db.read() as session:
             return session.exec(query).first()
 
+    def last_event_ids(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """`last_event_id` of many jobs in one query: {job_id: event_id}; a job with no event
+        (that has an event_id) is absent."""
+        if not job_ids:
+            return {}
+        table = InteractionEvent.__table__  # type: ignore[attr-defined]
+        latest = (
+            sa.select(sa.func.max(table.c.seq).label("seq"))
+            .where(table.c.job_id.in_(list(job_ids)), table.c.event_id.is_not(None))
+            .group_by(table.c.job_id)
+            .scalar_subquery()
+        )
+        query = sa.select(table.c.job_id, table.c.event_id).where(table.c.seq.in_(latest))
+        with self.db.read() as session:
+            return {job_id: event_id for job_id, event_id in session.execute(query)}
+
     def count(self, job_id: str) -> int:
         with self.db.read() as session:
             return session.exec(
