@@ -125,7 +125,10 @@ class JournalWriter:
                     if status is not None:
                         statuses[job_id] = status
             if statuses:  # `list` and the web page show what the stream says, not `queued`
-                self.service.store.record_streamed_statuses(statuses, self.service.clock.now())
+                # in id order: rows are locked as every batch of this worker locks them
+                self.service.store.record_streamed_statuses(
+                    dict(sorted(statuses.items())), self.service.clock.now()
+                )
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

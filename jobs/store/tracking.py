@@ -175,11 +175,14 @@ class TrackingStore:
         with self.db.write() as session:
             held = set(
                 session.exec(
-                    select(Job.id).where(
+                    select(Job.id)
+                    .where(
                         Job.id.in_(list(job_ids)),  # type: ignore[attr-defined]
                         Job.lease_owner == owner,
                         Job.status.in_(_POLLABLE),  # type: ignore[attr-defined]
                     )
+                    .order_by(Job.id)  # rows locked in id order, as every batch here: no deadlock
+                    .with_for_update()
                 )
             )
             if held:
@@ -207,7 +210,7 @@ class TrackingStore:
             return 0
         written = 0
         with self.db.write() as session:
-            for outcome in outcomes:
+            for outcome in sorted(outcomes, key=lambda o: o.job.id):  # rows locked in id order
                 result = session.exec(
                     sa.update(Job)
                     .where(
@@ -263,6 +266,9 @@ class TrackingStore:
                         _JOBS.c.status.not_in(_TERMINAL),
                         _JOBS.c.lease_owner == owner,
                     )
+                    # PostgreSQL: locked in id order, as every batch of this worker locks its rows
+                    # (renew, record_polls, the stream statuses), so two never wait on each other
+                    .order_by(_JOBS.c.id)
                     .with_for_update()
                 ).scalars()
             )
