@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from jobs.gateway import RemoteInteraction, _json_to_remote
 from jobs.models import Job, JobEvent, JobResult, JobStatus, JobUsage
-from jobs.service.track import TerminalWriter
+from jobs.service.writers import TerminalWriter
 from jobs.store import JobStore, TerminalResult
 from jobs.store.tracking import TerminalWrite, TrackingStore
 
