@@ -344,8 +344,8 @@ def record_submitted(app, interaction_ids: list[str]) -> None:
 def inflight_run(count: int, workdir: Path) -> dict:
     """The emulator's clock is held while the jobs are created (directly, by the benchmark: on
     this machine the worker's own submission would take most of the run) and recorded as queued;
-    the worker follows them all (200 by stream, the rest polled); then the clock moves on and
-    every job ends at once."""
+    the worker follows them all (up to 200 by stream, the rest polled; a job due for a poll is
+    polled before it is streamed); then the clock moves on and every job ends at once."""
     emulator = Emulator(speed=1.0, fake_clock=True)
     home = workdir / "run-inflight"
     env = write_config(home, {"follow": "stream", "tick": 1.0, "stream_idle": 600.0, "batch": 50})
