@@ -39,13 +39,12 @@ from jobs.errors import (
     Rejected,
     RemoteNotFound,
     StoreError,
-    Transient,
     Unreachable,
     UsageError,
 )
 from jobs.gateway import Gateway, RemoteInteraction
 from jobs.models import Job, JobResult, JobStatus
-from jobs.payloads import compact_steps
+from jobs.service.record import Recorder
 from jobs.service.recovery import Recovery
 from jobs.service.webhooks import WebhookReceiver
 from jobs.store import EventStore, JobFilter, JobStore, StoredEvent, TerminalResult
@@ -166,6 +165,7 @@ class JobService:
         self.webhooks = WebhookReceiver(self)  # completion pushed by webhook (service/webhooks.py)
         # Bodies of jobs submit_new recorded and is sending now (job id -> the body as stored).
         self._built_bodies: dict[str, dict[str, Any]] = {}
+        self.recorder = Recorder(self)  # what the API said, applied to the store (service/record.py)
 
     # -- capabilities with modules of their own (built on first use) -------------------------------
 
@@ -652,7 +652,7 @@ class JobService:
                     # A 429 slows the whole worker: hand the rest back, still due, unpolled.
                     self.store.release_all([j.id for j in claimed[index:]], self.owner)
                     break
-                outcome = self.poll_job(job)
+                outcome = self.recorder.poll_job(job)
                 report.polled += 1
                 report.finished += outcome == "finished"
                 report.errors += outcome == "error"
@@ -672,137 +672,13 @@ class JobService:
             return False
         return True
 
-    def poll_job(self, job: Job) -> str:
-        """Poll one leased job and record what the API says. Returns finished|polled|error."""
-        if job.cancel_requested_at and not job.cancel_sent_at:
-            self.store.release(job.id, self.owner)
-            try:
-                return "finished" if self._send_cancel(job).job_status.is_terminal else "polled"
-            except GatewayError as exc:
-                log.warning("job %s: cancel failed, will retry: %s", job.id, exc)
-                return "error"
-        assert job.interaction_id
-        try:
-            remote = self.gateway.get(job.interaction_id)
-        except GatewayError as exc:
-            return self.poll_failed(job, exc)
-        crash_point("poll.after_get")
-        return "finished" if self._record_remote(job, remote, owner=self.owner) else "polled"
-
-    def poll_failed(self, job: Job, exc: GatewayError) -> str:
-        """Record a failed poll of a leased job (one rule for every way of polling). Returns
-        finished (the API forgot it: expired) or error."""
-        try:
-            raise exc
-        except RemoteNotFound:
-            # The API forgets interactions after its retention period; we have no output saved.
-            ok = self.store.record_terminal(
-                job.id,
-                status=JobStatus.EXPIRED,
-                remote_status=None,
-                now=self.clock.now(),
-                result=TerminalResult(),
-                usage={},
-                owner=self.owner,
-                error_code="not_found",
-                error_message="the API no longer has this interaction (deleted or past its retention)",
-            )
-            return "finished" if ok else "polled"
-        except RateLimited as exc:
-            delay = self._retry_delay(exc, self._rate_limit_strikes)
-            self._pause(delay)
-            self._poll_error(job, str(exc), min_delay=delay)
-            return "error"
-        except Transient as exc:
-            if exc.status_code == 200:  # a malformed reply: keep the job visible as unknown
-                now = self.clock.now()
-                self.store.record_poll(
-                    job.id,
-                    self.owner,
-                    status=JobStatus.UNKNOWN,
-                    remote_status=None,
-                    remote_updated=None,
-                    now=now,
-                    next_poll_at=now + timedelta(seconds=self._error_delay(job)),
-                    error_code="malformed_reply",
-                    error_message=str(exc),
-                    detail=str(exc),
-                )
-            else:
-                self._poll_error(job, str(exc))
-            return "error"
-        except GatewayError as exc:  # auth, unreachable, rejected: keep polling, slowly, loudly
-            log.warning("job %s: %s", job.id, exc)
-            self._poll_error(job, str(exc))
-            return "error"
-
-    def record_remote_unowned(self, job: Job, remote: RemoteInteraction) -> bool:
-        """Record what the API said about a job nobody holds a lease on (adopt, cancel)."""
-        return self._record_remote(job, remote, owner=None)
-
+    # Recording what the API said lives in service/record.py (`self.recorder`); these two names
+    # stay for the submit path's callers.
     def _record_remote(self, job: Job, remote: RemoteInteraction, *, owner: str | None) -> bool:
-        """Store what the API said; True when the job became terminal."""
-        status = JobStatus.from_remote(remote.status)
-        now = self.clock.now()
-        if status.is_terminal:
-            code, message = remote.error_summary()
-            return self.store.record_terminal(
-                job.id,
-                status=status,
-                remote_status=remote.status,
-                now=now,
-                remote_updated=remote.updated,
-                owner=owner,
-                error_code=code,
-                error_message=message,
-                result=TerminalResult(
-                    output_text=remote.output_text,
-                    thoughts=remote.thoughts,
-                    # a large prompt is in the request already: the steps name it (stored once)
-                    steps=compact_steps(remote.steps, lambda: self.store.input_digest(job.id)),
-                    usage=remote.usage,
-                    errors=remote.errors,
-                    raw=remote.raw,
-                ),
-                usage=remote.usage_figures(),
-            )
-        message = detail = None
-        if status is JobStatus.UNKNOWN:
-            # The reply as the API sent it goes into the job's history (job_events), the start of it
-            # into the error message that `list` and `show` display.
-            reply = json.dumps(remote.raw, ensure_ascii=False)
-            message = f"unexpected status {remote.status!r} from the API: {reply[:500]}"
-            detail = f"remote status {remote.status!r}; reply: {reply}"
-        elif status is JobStatus.REQUIRES_ACTION:
-            message = "the API is waiting for you (requires_action): see the interaction's steps"
-        if owner is None:
-            return False
-        if remote.usage:  # usage while running (not every API version reports it): for budgets
-            self.budgets.store.record_live(job.id, remote.usage, source="poll", now=now)
-        self.store.record_poll(
-            job.id,
-            owner,
-            status=status,
-            remote_status=remote.status,
-            remote_updated=remote.updated,
-            now=now,
-            next_poll_at=now + timedelta(seconds=self._poll_delay(job, now)),
-            error_code="unknown_status" if status is JobStatus.UNKNOWN else None,
-            error_message=message,
-            detail=detail,
-        )
-        return False
+        return self.recorder.record_remote(job, remote, owner=owner)
 
-    def _poll_error(self, job: Job, message: str, *, min_delay: float = 0.0) -> None:
-        now = self.clock.now()
-        delay = max(min_delay, self._error_delay(job))
-        self.store.record_poll_error(
-            job.id,
-            self.owner,
-            now=now,
-            next_poll_at=now + timedelta(seconds=delay),
-            message=message,
-        )
+    def _poll_delay(self, job: Job, now: datetime) -> float:
+        return self.recorder.poll_delay(job, now)
 
     # -- cancelling and deleting -------------------------------------------------------------------
 
@@ -858,7 +734,7 @@ class JobService:
             # have been applied. Never send a second one while its fate is unknown; the next `get` decides.
             return self._after_lost_cancel_reply(job, exc)
         crash_point("cancel.after_send")
-        if not self._record_remote(job, remote, owner=None):
+        if not self.recorder.record_remote(job, remote, owner=None):
             # Not terminal yet (the server is still stopping it): poll it again soon.
             self.store.poll_soon(job.id, self.clock.now())
         return self.store.get_job(job.id)
@@ -879,7 +755,7 @@ class JobService:
             )
             self.store.poll_soon(job.id, self.clock.now())
             return self.store.get_job(job.id)
-        if not self._record_remote(job, remote, owner=None):
+        if not self.recorder.record_remote(job, remote, owner=None):
             # The server says it is still running: that cancel did not take; the next pass (or
             # the user) may send one, knowing the first had no effect.
             self.store.retry_cancel_later(job.id)
@@ -949,25 +825,6 @@ class JobService:
         )
 
     # -- pacing ------------------------------------------------------------------------------------
-
-    def _poll_delay(self, job: Job, now: datetime) -> float:
-        """Poll often at first, then less: about ten polls over the time the job has run so far.
-        A model answers in seconds; a research agent runs for many minutes."""
-        started = job.submitted_at or now
-        elapsed = max(0.0, (now - started).total_seconds())
-        lo = float(self.settings["polling.min_interval"])
-        hi = float(
-            self.settings["polling.agent_max_interval" if job.agent else "polling.max_interval"]
-        )
-        base = self.webhooks.pacing(job, min(hi, max(lo, elapsed / 10)))
-        return base * self.rng.uniform(0.9, 1.1)
-
-    def _error_delay(self, job: Job) -> float:
-        """Full-jitter exponential backoff after a failed poll."""
-        cap = float(self.settings["polling.max_error_backoff"])
-        base = float(self.settings["polling.min_interval"])
-        ceiling = min(cap, base * 2 ** min(job.consecutive_errors + 1, 20))
-        return max(base / 2, self.rng.uniform(0, ceiling))
 
     def _retry_delay(self, exc: NotSent, attempt: int) -> float:
         if exc.retry_after is not None:

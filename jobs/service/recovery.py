@@ -196,7 +196,7 @@ class Recovery:
             detail=f"interaction {interaction_id} ({source})",
         )
         if attached and remote is not None and status.is_terminal:
-            service.record_remote_unowned(service.store.get_job(job.id), remote)
+            service.recorder.record_remote_unowned(service.store.get_job(job.id), remote)
         return attached
 
 

@@ -5,7 +5,7 @@
   jobs first. Each stream has its own thread (`StreamFollower`): it appends every event to the
   journal once, in order (a replayed or doubled event is dropped by its event_id), resumes a cut
   stream with `last_event_id`, and when the job ends confirms it with one final `get`, written
-  through the service's single terminal path (`_record_remote`) under the job's lease.
+  through the single terminal path (`service.recorder`, service/record.py) under the job's lease.
 - A watchdog (`check_streams`) notices a stream silent for `worker.stream_idle` seconds: it asks
   `get` what is true (a stalled resume of Deep Research replays two events, then hangs), records a
   terminal state if there is one, else reopens the stream; a job whose streams keep failing is
@@ -13,6 +13,7 @@
 - The rest are polled with the service's adaptive pacing, `worker.concurrency` calls at a time on
   a thread pool: one slow or hung call holds only its own thread. Non-terminal polls are recorded
   many at a time (`TrackingStore.record_polls`); anything else goes through the service's rules.
+- Events and terminal results are written many jobs per transaction (service/writers.py).
 
 Why threads, not asyncio: the store is synchronous and short-transactioned (SQLite and PostgreSQL
 through SQLAlchemy), every rule of submission, polling and cancelling already lives in synchronous
@@ -36,6 +37,7 @@ from jobs.errors import GatewayError, NotSent, RemoteNotFound, StoreError, Trans
 from jobs.gateway import RemoteInteraction
 from jobs.models import Job, JobStatus
 from jobs.service.core import JobService, PassReport
+from jobs.service.writers import JournalWriter, TerminalWriter, terminal_status_of
 from jobs.store.tracking import PollOutcome, TrackingStore
 
 log = logging.getLogger(__name__)
@@ -47,108 +49,15 @@ _MAX_STALLS = 2  # silent streams (watchdog) before the job is handed back to po
 _NO_STREAM_FOR = 120.0  # seconds a job handed back to polling is not streamed again
 
 
-def announced_status(event: dict[str, Any]) -> str | None:
-    """The status an `interaction.created`, `interaction.status_update` or
-    `interaction.completed` event announces, or None."""
-    kind = event.get("event_type")
-    if kind in ("interaction.created", "interaction.completed"):
-        interaction = event.get("interaction")
-        status = interaction.get("status") if isinstance(interaction, dict) else None
-    elif kind == "interaction.status_update":
-        status = event.get("status")
-    else:
-        return None
-    return status if isinstance(status, str) else None
-
-
-def terminal_status_of(event: dict[str, Any]) -> str | None:
-    """The terminal status an event announces (completed, status_update), or None."""
-    if event.get("event_type") == "interaction.created":
-        return None
-    status = announced_status(event)
-    return status if status and JobStatus.from_remote(status).is_terminal else None
-
-
-def live_status_of(event: dict[str, Any]) -> str | None:
-    """The status an `interaction.created` or `interaction.status_update` event announces."""
-    if event.get("event_type") == "interaction.completed":
-        return None
-    return announced_status(event)
-
-
-class JournalWriter:
-    """Writes the events of every open stream to the journal together, every `interval` seconds,
-    in one short transaction (SQLite has one write lock: a transaction an event, from hundreds of
-    streams, would queue everything else behind it). Order per job is kept; `sync()` writes what
-    is queued now (before a stream is resumed or its job's end is recorded)."""
-
-    def __init__(self, service: JobService, interval: float = 0.05) -> None:
-        self.service = service
-        self.interval = interval
-        self._queue: list[tuple[str, dict[str, Any], Any]] = []
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="jobs-journal", daemon=True)
-        self._thread.start()
-
-    def put(self, job_id: str, event: dict[str, Any]) -> None:
-        at = self.service.clock.now()  # received_at is when it arrived, not when it was written
-        with self._lock:
-            self._queue.append((job_id, event, at))
-
-    def sync(self) -> None:
-        """Write everything queued so far (raises StoreError if the store refuses it)."""
-        with self._flush_lock:
-            with self._lock:
-                queued, self._queue = self._queue, []
-            if not queued:
-                return
-            batches: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {}
-            for job_id, event, at in queued:
-                events, times = batches.setdefault(job_id, ([], []))
-                events.append(event)
-                times.append(at)
-            try:
-                self.service.journal.append_many(
-                    [(job_id, events, times) for job_id, (events, times) in batches.items()],
-                    self.service.clock.now(),
-                )
-            except StoreError:
-                with self._lock:  # keep them, in order, for the next try
-                    self._queue = queued + self._queue
-                raise
-            statuses = {}
-            for job_id, (events, _) in batches.items():
-                for event in events:
-                    status = live_status_of(event)
-                    if status is not None:
-                        statuses[job_id] = status
-            if statuses:  # `list` and the web page show what the stream says, not `queued`
-                self.service.store.record_streamed_statuses(statuses, self.service.clock.now())
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.sync()
-            except StoreError as exc:
-                log.warning("store unavailable, journal events kept for the next try: %s", exc)
-            except Exception:
-                log.exception("journal writer failed; continuing")
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        with contextlib.suppress(StoreError):
-            self.sync()
-
-
 class StreamFollower:
     """Follows one leased job's stream into the journal until the job ends or is handed back."""
 
-    def __init__(self, tracker: Tracker, job: Job) -> None:
+    def __init__(self, tracker: Tracker, job: Job, resume_after: str | None | bool = False) -> None:
+        """`resume_after`: the journal's last event id for the job, looked up with others' (None:
+        no event yet); False: look it up at the first open."""
         self.tracker = tracker
         self.job = job
+        self._resume_known = resume_after is not False
         self.last_activity = tracker.service.clock.monotonic()
         self.cuts = 0
         self.stalls = 0
@@ -206,8 +115,9 @@ class StreamFollower:
                 if self._lost:
                     return "lost"
                 self._stalled = False
-            if self.last_event_id is None:  # first open here: resume after what is stored
+            if not self._resume_known:  # first open here: resume after what is stored
                 self.last_event_id = service.journal.last_event_id(job.id)
+                self._resume_known = True
             last = self.last_event_id
             try:
                 handle = service.gateway.open_stream(
@@ -290,7 +200,7 @@ class StreamFollower:
         try:
             remote = service.gateway.get(job.interaction_id)
         except RemoteNotFound as exc:
-            return service.poll_failed(job, exc)
+            return service.recorder.poll_failed(job, exc)
         except GatewayError:
             remote = None
         if remote is not None and JobStatus.from_remote(remote.status).is_terminal:
@@ -305,16 +215,20 @@ class StreamFollower:
         through the service's single terminal path."""
         service, job = self.tracker.service, self.job
         assert job.interaction_id
-        self.tracker.writer.sync()  # every event is in the journal before the end is recorded
         remote = self.confirmed
         if remote is None:
             try:
                 remote = service.gateway.get(job.interaction_id)
             except GatewayError as exc:
-                outcome = service.poll_failed(job, exc)  # released with backoff: a poll retries
+                self.tracker.writer.sync()  # every event is in the journal before it is recorded
+                outcome = service.recorder.poll_failed(job, exc)  # released with backoff
                 return "finished" if outcome == "finished" else "polled"
             crash_point("poll.after_get")
-        if service._record_remote(job, remote, owner=service.owner):
+        if JobStatus.from_remote(remote.status).is_terminal:
+            # with the other jobs ending now, in one transaction, after the journal's queued events
+            return "finished" if self.tracker.terminals.record(job, remote) else "polled"
+        self.tracker.writer.sync()  # every event is in the journal before the state is recorded
+        if service.recorder.record_remote(job, remote, owner=service.owner):
             return "finished"
         self.tracker.skip_streaming(job.id)  # not over (paused, unknown): polled from now on
         return "polled"
@@ -361,6 +275,7 @@ class Tracker:
         self.read_timeout = max(5.0, min(self.idle, float(settings["api.timeout"])))
         self.lease = float(settings["worker.lease"])
         self.stopping = threading.Event()
+        self._wake = threading.Event()  # a poll slot came free: dispatch now
         self.followers: dict[str, StreamFollower] = {}
         self._no_stream: dict[str, float] = {}
         self._inflight: set[str] = set()
@@ -374,6 +289,7 @@ class Tracker:
         self._renewed_at = service.clock.monotonic()
         self._monitor: threading.Thread | None = None
         self.writer = JournalWriter(service)
+        self.terminals = TerminalWriter(self)
         self.streaming = False  # open streams (the daemon, `jobs follow`); one-pass polls do not
         self.finished = 0  # jobs recorded terminal by streams and background polls
 
@@ -486,8 +402,10 @@ class Tracker:
             exclude=exclude,
             job_ids=job_ids,
         )
+        # where each stream resumes (after the events stored already), for all of them at once
+        resume = service.journal.last_event_ids([job.id for job in claimed]) if claimed else {}
         for job in claimed:
-            follower = StreamFollower(self, job)
+            follower = StreamFollower(self, job, resume.get(job.id))
             with self._lock:
                 self.followers[job.id] = follower
             follower.start()
@@ -545,12 +463,12 @@ class Tracker:
                 service.store.release(job.id, service.owner)  # still due, unpolled
                 return "paused"
             if job.cancel_requested_at and not job.cancel_sent_at:
-                return service.poll_job(job)
+                return service.recorder.poll_job(job)
             assert job.interaction_id
             try:
                 remote = service.gateway.get(job.interaction_id)
             except GatewayError as exc:
-                return service.poll_failed(job, exc)
+                return service.recorder.poll_failed(job, exc)
             crash_point("poll.after_get")
             status = JobStatus.from_remote(remote.status)
             if status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS):
@@ -560,7 +478,7 @@ class Tracker:
                     status=status,
                     remote_status=remote.status,
                     remote_updated=remote.updated,
-                    next_poll_at=now + timedelta(seconds=service._poll_delay(job, now)),
+                    next_poll_at=now + timedelta(seconds=service.recorder.poll_delay(job, now)),
                 )
                 if remote.usage:  # usage while running (not every API reports it): for budgets
                     service.budgets.store.record_live(job.id, remote.usage, source="poll", now=now)
@@ -570,7 +488,10 @@ class Tracker:
                 if full:
                     self.flush_outcomes()
                 return "polled"
-            finished = service._record_remote(job, remote, owner=service.owner)
+            if status.is_terminal:  # with the other jobs ending now, in one transaction
+                finished = self.terminals.record(job, remote)
+            else:
+                finished = service.recorder.record_remote(job, remote, owner=service.owner)
             if finished:
                 with self._lock:
                     self.finished += 1
@@ -581,6 +502,9 @@ class Tracker:
         finally:
             with self._lock:
                 self._inflight.discard(job.id)
+                free = self.concurrency - len(self._inflight)
+            if free >= max(1, self.concurrency // 4):
+                self._wake.set()  # the dispatcher refills the free slots now, not at its next tick
 
     def flush_outcomes(self) -> int:
         """Write the non-terminal polls gathered so far, in one transaction."""
@@ -629,7 +553,12 @@ class Tracker:
 
         def loop() -> None:
             report = PassReport()
-            while not self.stopping.wait(interval):
+            while not self.stopping.is_set():
+                # every `interval`, or as soon as a quarter of the poll slots are free
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self.stopping.is_set():
+                    break
                 try:
                     self.check_streams()
                     if not self.service._paused():
@@ -648,6 +577,7 @@ class Tracker:
     def stop(self, *, timeout: float = 10.0) -> None:
         """Stop: close the streams (their jobs are handed back, due now), finish running calls."""
         self.stopping.set()
+        self._wake.set()
         with self._lock:
             followers = list(self.followers.values())
         for follower in followers:

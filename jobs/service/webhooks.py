@@ -138,7 +138,7 @@ class WebhookReceiver:
             self.store.set_outcome(webhook_id, "unconfirmed", str(exc)[:500])
             self.service.store.poll_soon(job.id, self.service.clock.now())
             return Receipt(200, "unconfirmed", job.id)
-        if self.service._record_remote(job, remote, owner=None):
+        if self.service.recorder.record_remote(job, remote, owner=None):
             self.store.set_outcome(webhook_id, "recorded")
             log.info("job %s: %s, recorded from its webhook", job.id, remote.status)
             return Receipt(200, "recorded", job.id)

@@ -23,6 +23,8 @@ from sqlmodel import select
 from jobs.db import Database
 from jobs.models import InteractionEvent, JobWatch
 
+_KNOWN_CHUNK = 200  # jobs per look-up of stored event ids (well under any bind-parameter limit)
+
 
 @dataclass(frozen=True)
 class StoredEvent:
@@ -112,33 +114,48 @@ class EventStore:
         """`append` for several jobs in one short transaction (a worker streaming hundreds of
         jobs writes their events together, not one transaction an event). Each batch is
         (job_id, events) or (job_id, events, arrival times, one an event)."""
-        prepared = [
-            (batch[0], _rows(batch[0], batch[1], batch[2] if len(batch) > 2 else received_at))
-            for batch in batches
-        ]
-        prepared = [(job_id, rows) for job_id, rows in prepared if rows]
-        if not prepared:
+        rows = []
+        for batch in batches:
+            rows += _rows(batch[0], batch[1], batch[2] if len(batch) > 2 else received_at)
+        if not rows:
             return 0
-        stored = 0
         insert = _insert_ignoring_duplicates(self.db.dialect)
         with self.db.write() as session:
-            for job_id, rows in prepared:
-                ids = [r["event_id"] for r in rows if r["event_id"] is not None]
-                if ids:
-                    known = set(
-                        session.exec(
-                            select(InteractionEvent.event_id).where(
-                                InteractionEvent.job_id == job_id,
-                                InteractionEvent.event_id.in_(ids),  # type: ignore[union-attr]
-                            )
-                        )
+            known = self._known(session, rows)
+            fresh, seen = [], set()
+            for row in rows:
+                key = (row["job_id"], row["event_id"])
+                if row["event_id"] is not None:
+                    if key in known or key in seen:
+                        continue  # stored before, or twice in this call
+                    seen.add(key)
+                fresh.append(row)
+            if fresh:
+                # executemany: the rows go in one after another, so seq keeps the given order
+                session.execute(insert, fresh)
+            return len(fresh)
+
+    def _known(self, session: Any, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """The (job_id, event_id) pairs of these rows already stored, a few queries in all."""
+        by_job: dict[str, list[str]] = {}
+        for row in rows:
+            if row["event_id"] is not None:
+                by_job.setdefault(row["job_id"], []).append(row["event_id"])
+        known: set[tuple[str, str]] = set()
+        jobs = list(by_job)
+        table = InteractionEvent.__table__  # type: ignore[attr-defined]
+        for start in range(0, len(jobs), _KNOWN_CHUNK):
+            chunk = jobs[start : start + _KNOWN_CHUNK]
+            ids = sorted({e for job in chunk for e in by_job[job]})
+            for id_start in range(0, len(ids), 5 * _KNOWN_CHUNK):
+                found = session.execute(
+                    sa.select(table.c.job_id, table.c.event_id).where(
+                        table.c.job_id.in_(chunk),
+                        table.c.event_id.in_(ids[id_start : id_start + 5 * _KNOWN_CHUNK]),
                     )
-                    rows = [r for r in rows if r["event_id"] is None or r["event_id"] not in known]
-                # One statement per row keeps seq in the given order on every backend.
-                for row in rows:
-                    session.exec(insert.values(**row))  # type: ignore[call-overload]
-                stored += len(rows)
-        return stored
+                )
+                known.update((job_id, event_id) for job_id, event_id in found)
+        return known
 
     def read(
         self, job_id: str, *, after_seq: int = 0, limit: int | None = None
@@ -178,6 +195,22 @@ class EventStore:
         )
         with self.db.read() as session:
             return session.exec(query).first()
+
+    def last_event_ids(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """`last_event_id` of many jobs in one query: {job_id: event_id}; a job with no event
+        (that has an event_id) is absent."""
+        if not job_ids:
+            return {}
+        table = InteractionEvent.__table__  # type: ignore[attr-defined]
+        latest = (
+            sa.select(sa.func.max(table.c.seq).label("seq"))
+            .where(table.c.job_id.in_(list(job_ids)), table.c.event_id.is_not(None))
+            .group_by(table.c.job_id)
+            .scalar_subquery()
+        )
+        query = sa.select(table.c.job_id, table.c.event_id).where(table.c.seq.in_(latest))
+        with self.db.read() as session:
+            return {job_id: event_id for job_id, event_id in session.execute(query)}
 
     def count(self, job_id: str) -> int:
         with self.db.read() as session:

@@ -68,3 +68,16 @@ def test_deleting_a_job_deletes_its_journal(database):
     journal.watch([job], NOW)
     assert JobStore(database).delete_job(job)
     assert journal.read(job) == [] and journal.tail(after_seq=0) == []
+
+
+def test_last_event_ids_of_many_jobs_in_one_query(database):
+    journal = EventStore(database)
+    a, b, c = _job(database, "a"), _job(database, "b"), _job(database, "c")
+    journal.append(a, [{"event_type": "x", "event_id": "a1"}, {"event_type": "y", "event_id": "a2"}], NOW)  # fmt: skip
+    journal.append(b, [{"event_type": "x", "event_id": "b1"}, {"event_type": "no id"}], NOW)
+    journal.append(a, [{"event_type": "z", "event_id": "a0"}], NOW)  # stored last: the resume point
+    assert journal.last_event_ids([a, b, c]) == {"a": "a0", "b": "b1"}
+    assert journal.last_event_ids([a, b, c]) == {
+        j: journal.last_event_id(j) for j in (a, b) if journal.last_event_id(j)
+    }
+    assert journal.last_event_ids([]) == {}

@@ -57,3 +57,34 @@ def test_one_hung_call_does_not_hold_the_others(
     assert time.monotonic() - started < 4.0
     done.join(20)
     assert all(service.get_job(j.id).status == "completed" for j in jobs)
+
+
+def test_a_job_due_for_a_poll_is_polled_first_unless_someone_watches_it(database):
+    _running(database, "due", NOW)
+    _running(database, "between", NOW + timedelta(seconds=1))
+    _running(database, "watched", NOW + timedelta(seconds=2))
+    with database.write() as session:
+        session.get(Job, "due").next_poll_at = NOW - timedelta(seconds=1)
+        session.get(Job, "between").next_poll_at = NOW + timedelta(seconds=5)
+        session.get(Job, "watched").next_poll_at = NOW - timedelta(seconds=1)
+    EventStore(database).watch(["watched"], NOW + timedelta(minutes=1))
+    claimed = TrackingStore(database).claim_for_stream("w1", NOW, NOW + timedelta(minutes=2), 5)
+    # `due` is left to the poll (one get says whether it ended; a stream would replay it all)
+    assert [j.id for j in claimed] == ["watched", "between"]
+
+
+def test_free_poll_slots_are_refilled_without_waiting_for_the_next_tick(
+    make_settings, make_service, clock, make_tracker
+):
+    service = make_service(make_settings(**{"worker.follow": "poll"}))
+    jobs = [service.submit_new(SubmitSpec(prompt=f"q{n}")) for n in range(8)]
+    clock.advance(60)  # all finished remotely; every one is due
+    tracker = make_tracker(service, mode="poll", concurrency=2)
+    started = time.monotonic()
+    tracker.start(interval=2.0)  # ticks at 2 s, 4 s, ...: two jobs a tick would take 8 s
+    wait_until(
+        lambda: all(service.get_job(j.id).status == "completed" for j in jobs),
+        timeout=10,
+        what="all jobs recorded",
+    )
+    assert time.monotonic() - started < 3.5
