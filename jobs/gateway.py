@@ -22,7 +22,6 @@ import re
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -40,48 +39,18 @@ from jobs.errors import (
     Transient,
     Unreachable,
 )
+from jobs.remote import (  # noqa: F401 - RemoteInteraction, dumps, output_text_of: re-exported
+    USAGE_FIELDS,
+    RemoteInteraction,
+    dumps,
+    output_text_of,
+    parse_time,
+    remote_from_json,
+    remote_from_resource,
+)
+from jobs.sse import sse_data
 
 log = logging.getLogger(__name__)
-
-USAGE_FIELDS = {
-    "input_tokens": "total_input_tokens",
-    "output_tokens": "total_output_tokens",
-    "thought_tokens": "total_thought_tokens",
-    "cached_tokens": "total_cached_tokens",
-    "tool_use_tokens": "total_tool_use_tokens",
-    "total_tokens": "total_tokens",
-}
-
-
-@dataclass
-class RemoteInteraction:
-    """What the API said about one interaction, reduced to what the runner stores."""
-
-    id: str
-    status: str | None
-    created: datetime | None = None
-    updated: datetime | None = None
-    output_text: str = ""
-    thoughts: list[str] = field(default_factory=list)
-    steps: list[Any] = field(default_factory=list)
-    usage: dict[str, Any] = field(default_factory=dict)
-    errors: list[Any] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def usage_figures(self) -> dict[str, int | None]:
-        """Our usage columns (input_tokens, ...) from the API's `usage` object."""
-        return {ours: _as_int(self.usage.get(theirs)) for ours, theirs in USAGE_FIELDS.items()}
-
-    def error_summary(self) -> tuple[str | None, str | None]:
-        """(code, message) of the first error the API reported, from `errors` or a step's `error`."""
-        for err in self.errors:
-            if isinstance(err, dict):
-                return _str_or_none(err.get("code")), _str_or_none(err.get("message"))
-        for step in self.steps:
-            if isinstance(step, dict) and isinstance(step.get("error"), dict):
-                err = step["error"]
-                return _str_or_none(err.get("code")), _str_or_none(err.get("message"))
-        return None, None
 
 
 def _check_base_url(url: str, source: str) -> None:
@@ -277,7 +246,7 @@ class Gateway:
                 "create got a malformed reply; it may have been created: "
                 f"malformed reply from the API (HTTP 200): {_short(text)!r}"
             )
-        remote = _json_to_remote(reply)
+        remote = remote_from_json(reply)
         if not remote.id:
             # A 2xx without an id (the SDK parses leniently): the interaction may well exist, but it
             # cannot be named. Never store an empty id, never retry.
@@ -377,7 +346,7 @@ class Gateway:
             raise Transient(
                 f"malformed reply from the API (HTTP 200): {_short(text)!r}", status_code=200
             )
-        return _json_to_remote(body)
+        return remote_from_json(body)
 
 
 class EventStream:
@@ -443,60 +412,6 @@ class EventStream:
             self._stream.close()
 
 
-# What ends an SSE event: two line ends of any kind, tried in the SDK's order at each position.
-_SSE_BOUNDARY = re.compile(rb"\r\n\r\n|\r\n\r|\r\n\n|\r\r\n|\n\r\n|\r\r|\n\r|\n\n")
-_SSE_LINE = re.compile(r"\r?\n|\r")
-_UTF8_BOM = b"\xef\xbb\xbf"
-
-
-def sse_data(response: Any) -> Iterator[str]:
-    """The `data` of each server-sent event of `response` (the SDK's httpx response), as text.
-
-    The same splitting as google-genai's `eventstreaming.stream_events` (same boundaries, in the
-    same order, searched from the same place after each chunk; a BOM dropped; the rest after the
-    last boundary is the last event; an event without data is skipped), with the byte scan done
-    by a regular expression instead of a Python loop. The response is closed at the end."""
-    try:
-        buffer = bytearray()
-        position = 0
-        for chunk in response.iter_bytes():
-            if not buffer and chunk.startswith(_UTF8_BOM):
-                chunk = chunk[len(_UTF8_BOM) :]
-            old_len = len(buffer)
-            buffer += chunk
-            start = max(position, old_len - 3)
-            while (match := _SSE_BOUNDARY.search(buffer, start)) is not None:
-                data = _sse_event_data(buffer[position : match.start()])
-                position = match.end()
-                start = match.start() + 1  # as the SDK: the next boundary may begin inside this one
-                if data is not None:
-                    yield data
-            if position > 0:
-                del buffer[:position]
-                position = 0
-        data = _sse_event_data(buffer)
-        if data is not None:
-            yield data
-    finally:
-        response.close()
-
-
-def _sse_event_data(block: bytearray) -> str | None:
-    """The `data` lines of one event joined by newlines (the SDK's `_parse_event`), or None."""
-    if not block:
-        return None
-    parts = []
-    for line in _SSE_LINE.split(block.decode()):
-        if line.startswith("data"):
-            delim = line.find(":")
-            if delim == 4:
-                value = line[5:]
-                parts.append(value[1:] if value.startswith(" ") else value)
-            elif delim == -1 and line == "data":
-                parts.append("")
-    return "\n".join(parts) if parts else None
-
-
 _ENVIRON_LOCK = threading.Lock()
 SDK_DEBUG_VARIABLE = "GOOGLE_GENAI_DEBUG"
 
@@ -536,76 +451,7 @@ def _to_remote(result: Any) -> RemoteInteraction:
         # `input` echoes the request (which we store already): a 50 MB prompt is not copied again.
         raw = result.model_dump(mode="json", exclude_none=True, exclude={"input"})
     raw.pop("output_text", None)  # computed by the SDK, not part of the resource
-    return _remote_from_raw(raw, getattr(result, "output_text", None) or "")
-
-
-def _json_to_remote(body: dict[str, Any]) -> RemoteInteraction:
-    raw = {k: v for k, v in body.items() if k != "output_text"}
-    return _remote_from_raw(raw, None)
-
-
-def _remote_from_raw(raw: dict[str, Any], output_text: str | None) -> RemoteInteraction:
-    """The interaction as we keep it, from its resource as a dict (`output_text`: the SDK's, or
-    None to compute it from the steps the same way)."""
-    steps = raw.get("steps") if isinstance(raw.get("steps"), list) else []
-    usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
-    errors = raw.get("errors") if isinstance(raw.get("errors"), list) else []
-    status = raw.get("status")
-    return RemoteInteraction(
-        id=str(raw.get("id") or ""),
-        status=status if isinstance(status, str) else None,
-        created=_parse_time(raw.get("created")),
-        updated=_parse_time(raw.get("updated")),
-        output_text=output_text_of(steps) if output_text is None else output_text,
-        thoughts=_thought_summaries(steps),
-        steps=steps,
-        usage=usage,
-        errors=errors,
-        raw=raw,
-    )
-
-
-def output_text_of(steps: list[Any]) -> str:
-    """google-genai's `output_text`: the trailing run of text items of the latest turn's output.
-
-    Walk the steps from the end, stop at the first `user_input`, skip thoughts; in `model_output`
-    steps walk the content from the end collecting `text` items; once collecting, a non-text item
-    or any other step type ends the run (interactions-api.md 3.4).
-    """
-    texts: list[str] = []
-    for step in reversed(steps):
-        if not isinstance(step, dict):
-            continue
-        kind = step.get("type")
-        if kind == "user_input":
-            break
-        if kind == "thought":
-            continue
-        if kind != "model_output":
-            if texts:
-                break
-            continue
-        stop = False
-        for item in reversed(step.get("content") or []):
-            if isinstance(item, dict) and item.get("type") == "text":
-                texts.append(str(item.get("text") or ""))
-            elif texts:
-                stop = True
-                break
-        if stop:
-            break
-    return "".join(reversed(texts))
-
-
-def _thought_summaries(steps: list[Any]) -> list[str]:
-    summaries = []
-    for step in steps:
-        if isinstance(step, dict) and step.get("type") == "thought":
-            parts = step.get("summary") or []
-            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-            if text:
-                summaries.append(text)
-    return summaries
+    return remote_from_resource(raw, getattr(result, "output_text", None) or "")
 
 
 def _event_to_dict(event: Any) -> dict[str, Any]:
@@ -617,24 +463,6 @@ def _event_to_dict(event: Any) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return event.model_dump(mode="json", exclude_none=True)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _as_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 # -- error mapping ---------------------------------------------------------------------------------
@@ -760,8 +588,3 @@ def _cause_names(exc: BaseException) -> set[str]:
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON for storing API payloads."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from jobs.gateway import RemoteInteraction, _json_to_remote
+from jobs.gateway import RemoteInteraction, remote_from_json
 from jobs.models import Job, JobEvent, JobResult, JobStatus, JobUsage
 from jobs.service.writers import TerminalWriter
 from jobs.store import JobStore, TerminalResult
@@ -93,7 +93,7 @@ def test_the_batch_replaces_an_earlier_result_and_keeps_a_known_tier(database):
 
 
 def _remote(job_id: str, text: str) -> RemoteInteraction:
-    return _json_to_remote(
+    return remote_from_json(
         {
             "id": f"int_{job_id}",
             "status": "completed",
