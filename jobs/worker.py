@@ -72,6 +72,9 @@ class Worker:
         )
         self.id = service.owner
         self._stopping = threading.Event()
+        # Held by the scheduler's thread while a pass and its report run: run() returns only
+        # after it (the scheduler's shutdown does not wait, since it is called from a signal).
+        self._in_pass = threading.Lock()
         now = service.clock.now()
         self._row = WorkerRow(
             id=self.id,
@@ -106,11 +109,12 @@ class Worker:
         scheduler = BlockingScheduler(timezone="UTC")
 
         def tick_job() -> None:
-            if self._stopping.is_set():
-                return
-            report = self.poll_once(background=True)
-            if on_pass:
-                on_pass(report)
+            with self._in_pass:
+                if self._stopping.is_set():
+                    return
+                report = self.poll_once(background=True)
+                if on_pass:
+                    on_pass(report)
 
         scheduler.add_job(
             tick_job,
@@ -140,6 +144,8 @@ class Worker:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            with self._in_pass:  # the pass in progress, and its report, end before we do
+                pass
             self.tracker.stop()
             self.mark_stopped()
 
