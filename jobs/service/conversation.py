@@ -15,6 +15,8 @@ from dataclasses import replace
 from jobs.models import Job, JobStatus
 from jobs.service.core import JobService, SubmitSpec
 
+WRITER_WATCHES_FOR = 60.0  # seconds a message just written counts as watched (the page renews it)
+
 
 def conversation(service: JobService, job_id: str) -> list[Job]:
     """Every turn of the conversation `job_id` belongs to, oldest first."""
@@ -46,4 +48,8 @@ def send_message(service: JobService, spec: SubmitSpec, *, after: str | None) ->
     """Record (and, unless it must wait for its predecessor, send) the next message of the
     conversation that `after` belongs to; a new conversation when `after` is None."""
     parent = reply_target(service, after) if after else None
-    return service.submit_new(replace(spec, continue_job=parent.id if parent else None))
+    job = service.submit_new(replace(spec, continue_job=parent.id if parent else None))
+    # The person who wrote it is looking at the page: the worker streams it at once (a job
+    # nobody watches that is already due for a poll is polled first, see TrackingStore).
+    service.watch([job.id], seconds=WRITER_WATCHES_FOR)
+    return job

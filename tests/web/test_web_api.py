@@ -123,6 +123,9 @@ def test_the_stream_sends_the_journal_by_seq_and_resumes_after_last_event_id(
     client, web, advance_until
 ):
     job = web.app.service.submit_new(SubmitSpec(prompt="Tell me about streams"))
+    # The page watches the jobs it shows, so the worker streams them at once (an unwatched job
+    # that is due for a poll is polled first, and one that ended meanwhile has no journal).
+    web.app.service.watch([job.id], seconds=600)
     advance_until(lambda: web.app.service.get_job(job.id).status == "completed")
     stored = web.app.service.events(job.id)
     assert len(stored) > 5
@@ -146,6 +149,7 @@ def test_the_stream_shows_only_the_jobs_asked_for_and_says_which_jobs_changed(
 ):
     mine = web.app.service.submit_new(SubmitSpec(prompt="mine"))
     other = web.app.service.submit_new(SubmitSpec(prompt="someone else's"))
+    web.app.service.watch([mine.id, other.id], seconds=600)  # as the page does (see above)
     advance_until(
         lambda: all(web.app.service.get_job(j.id).status == "completed" for j in (mine, other))
     )
