@@ -165,7 +165,9 @@ class JobService:
         self.webhooks = WebhookReceiver(self)  # completion pushed by webhook (service/webhooks.py)
         # Bodies of jobs submit_new recorded and is sending now (job id -> the body as stored).
         self._built_bodies: dict[str, dict[str, Any]] = {}
-        self.recorder = Recorder(self)  # what the API said, applied to the store (service/record.py)
+        self.recorder = Recorder(
+            self
+        )  # what the API said, applied to the store (service/record.py)
 
     # -- capabilities with modules of their own (built on first use) -------------------------------
 

@@ -120,7 +120,9 @@ def record_submitted(connection: sa.Connection, entry: Submitted) -> bool:
         if connection.execute(_RECORD[True], params).rowcount != 1:
             return False
         detail += " (late)"
-    if entry.request_json is not None:  # None: the stored request is what was sent (it can be large)
+    if (
+        entry.request_json is not None
+    ):  # None: the stored request is what was sent (it can be large)
         connection.execute(_REWRITE_REQUEST, params)
     connection.execute(
         _ADD_EVENT, {"job_id": entry.job_id, "at": entry.now, "kind": "submitted", "detail": detail}
