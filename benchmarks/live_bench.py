@@ -155,6 +155,7 @@ def open_service(env: dict[str, str], base_url: str):
 def record_jobs(app, specs: list[tuple[str | None, str | None, str]]) -> list[str]:
     """Record jobs as `pending` (write-ahead), many per transaction; the worker submits them."""
     from jobs.models import Job, new_job_id
+    from jobs.store.jobs import add_request
 
     now = datetime.now(UTC)
     ids = []
@@ -175,7 +176,11 @@ def record_jobs(app, specs: list[tuple[str | None, str | None, str]]) -> list[st
         ids.append(job.id)
     for start in range(0, len(rows), 2000):
         with app.database.write() as session:
-            session.add_all(rows[start : start + 2000])
+            chunk = rows[start : start + 2000]
+            session.add_all(chunk)
+            session.flush()
+            for job in chunk:  # the request lives in its own table, as the store writes it
+                add_request(session, job)
     return ids
 
 
@@ -327,6 +332,7 @@ def create_directly(base_url: str, count: int) -> list[str]:
 def record_submitted(app, interaction_ids: list[str]) -> None:
     """Jobs as the worker's own submission leaves them: queued, with their interaction ids."""
     from jobs.models import Job, JobStatus, new_job_id
+    from jobs.store.jobs import add_request
 
     now = datetime.now(UTC)
     rows = []
@@ -338,7 +344,11 @@ def record_submitted(app, interaction_ids: list[str]) -> None:
         rows.append(job)
     for start in range(0, len(rows), 2000):
         with app.database.write() as session:
-            session.add_all(rows[start : start + 2000])
+            chunk = rows[start : start + 2000]
+            session.add_all(chunk)
+            session.flush()
+            for job in chunk:  # the request lives in its own table, as the store writes it
+                add_request(session, job)
 
 
 def inflight_run(count: int, workdir: Path) -> dict:
