@@ -152,10 +152,23 @@ def open_service(env: dict[str, str], base_url: str):
     return build_app(settings)
 
 
+def insert_jobs(app, rows: list) -> None:
+    """Insert jobs built in memory, 2,000 per transaction, each with its request (which lives in
+    its own table, as the store writes it)."""
+    from jobs.store.jobs import add_request
+
+    for start in range(0, len(rows), 2000):
+        with app.database.write() as session:
+            chunk = rows[start : start + 2000]
+            session.add_all(chunk)
+            session.flush()
+            for job in chunk:
+                add_request(session, job)
+
+
 def record_jobs(app, specs: list[tuple[str | None, str | None, str]]) -> list[str]:
     """Record jobs as `pending` (write-ahead), many per transaction; the worker submits them."""
     from jobs.models import Job, new_job_id
-    from jobs.store.jobs import add_request
 
     now = datetime.now(UTC)
     ids = []
@@ -174,13 +187,7 @@ def record_jobs(app, specs: list[tuple[str | None, str | None, str]]) -> list[st
         job.prompt_excerpt = prompt[:200]
         rows.append(job)
         ids.append(job.id)
-    for start in range(0, len(rows), 2000):
-        with app.database.write() as session:
-            chunk = rows[start : start + 2000]
-            session.add_all(chunk)
-            session.flush()
-            for job in chunk:  # the request lives in its own table, as the store writes it
-                add_request(session, job)
+    insert_jobs(app, rows)
     return ids
 
 
@@ -332,7 +339,6 @@ def create_directly(base_url: str, count: int) -> list[str]:
 def record_submitted(app, interaction_ids: list[str]) -> None:
     """Jobs as the worker's own submission leaves them: queued, with their interaction ids."""
     from jobs.models import Job, JobStatus, new_job_id
-    from jobs.store.jobs import add_request
 
     now = datetime.now(UTC)
     rows = []
@@ -342,13 +348,7 @@ def record_submitted(app, interaction_ids: list[str]) -> None:
         job.interaction_id, job.next_poll_at = interaction_id, now
         job.request_json = json.dumps({"model": MODEL, "input": f"Question {n}"})
         rows.append(job)
-    for start in range(0, len(rows), 2000):
-        with app.database.write() as session:
-            chunk = rows[start : start + 2000]
-            session.add_all(chunk)
-            session.flush()
-            for job in chunk:  # the request lives in its own table, as the store writes it
-                add_request(session, job)
+    insert_jobs(app, rows)
 
 
 def inflight_run(count: int, workdir: Path) -> dict:
