@@ -49,10 +49,13 @@ def per_request(cpu: float, count: int) -> str:
     return f"server CPU {cpu / count * 1e6:,.0f} us/request (~{count / cpu:,.0f}/s per core)"
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+def start_server(*options: str) -> tuple[subprocess.Popen[str], str]:
+    """`jobs emulator --port 0 [options]` in a subprocess, without the caller's API keys; returns
+    the process and its base URL."""
     jobs = Path(sys.executable).with_name("jobs")
-    command = [str(jobs), "emulator", "--port", "0"] if jobs.exists() else [
+    command = [str(jobs), "emulator", "--port", "0", *options] if jobs.exists() else [
         sys.executable, "-c", "from jobs.cli import main; main()", "emulator", "--port", "0",
+        *options,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)

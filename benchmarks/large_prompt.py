@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from batch_bench import jobs_command  # noqa: E402
+from emulator_bench import start_server  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -75,17 +75,6 @@ def run(args: list[str], env: dict[str, str]) -> dict[str, float | str]:
     }
 
 
-def start_emulator(speed: float) -> tuple[subprocess.Popen[str], str]:
-    command = [*jobs_command(), "emulator", "--port", "0", "--speed", str(speed)]
-    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    line = process.stdout.readline() if process.stdout else ""
-    if "listening on" not in line:
-        process.kill()
-        raise RuntimeError(f"the emulator did not start: {line!r}")
-    return process, line.rsplit(" ", 1)[-1].strip()
-
-
 def store_size(path: Path) -> dict[str, float]:
     with sqlite3.connect(path) as connection:
         page = connection.execute("PRAGMA page_size").fetchone()[0]
@@ -117,7 +106,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 
-    server, base_url = start_emulator(args.speed)
+    server, base_url = start_server("--speed", str(args.speed))
     try:
         with tempfile.TemporaryDirectory(prefix="large-prompt-") as tmp:
             home = Path(tmp) / "home"
