@@ -5,11 +5,11 @@ the others; and the worker's threads hand their ends to one writer (group commit
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from waiting import wait_for
 
 from jobs.gateway import RemoteInteraction, remote_from_json
 from jobs.models import Job, JobEvent, JobResult, JobStatus, JobUsage
@@ -123,14 +123,17 @@ def test_one_job_that_cannot_be_written_does_not_lose_the_others(
 
 
 class SlowRecorder:
-    """Records the batches it is given; the first write takes a while, as a busy store's would."""
+    """Records the batches it is given; the first write lasts until the test releases it, as a
+    busy store's would."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
+        self.first_started, self.release_first = threading.Event(), threading.Event()
 
     def record_terminals(self, items, *, owner):
         if not self.batches:
-            time.sleep(0.3)
+            self.first_started.set()
+            self.release_first.wait(10)
         self.batches.append([job.id for job, _remote in items])
         return [job.id != "gone" for job, _remote in items]
 
@@ -149,13 +152,16 @@ def test_threads_ending_while_a_write_runs_are_written_together():
     def end(job_id: str) -> None:
         results[job_id] = writer.record(Job(id=job_id, model="m", created_at=NOW), None)  # type: ignore[arg-type]
 
+    recorder = tracker.service.recorder
     first = threading.Thread(target=end, args=("first",))
     first.start()
-    time.sleep(0.1)  # the first write is under way
+    assert recorder.first_started.wait(5)  # the first write is under way
     others = [threading.Thread(target=end, args=(f"j{n}",)) for n in range(10)]
     others.append(threading.Thread(target=end, args=("gone",)))
     for thread in others:
         thread.start()
+    wait_for(lambda: len(writer._queue) == 11, what="the other eleven ends to queue up")
+    recorder.release_first.set()
     for thread in [first, *others]:
         thread.join(5)
     batches = tracker.service.recorder.batches
