@@ -223,13 +223,19 @@ def _is_loopback(host: str) -> bool:
     "--retention",
     default=None,
     type=click.FloatRange(min=0),
-    help="Simulated seconds after creation when interactions answer 404.",
+    help="Simulated seconds after creation when interactions answer 404 (default: the tier's).",
 )
 @click.option(
     "--output-bytes",
     default=None,
     type=click.IntRange(min=0),
     help="Make every model output exactly N bytes.",
+)
+@click.option(
+    "--tier",
+    type=click.Choice(["free", "paid"]),
+    default=None,
+    help="The key's tier: interactions are forgotten after 1 day (free) or 55 days (paid, the default); --retention overrides.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for fault rates.")
 @click.option(
@@ -350,6 +356,7 @@ def emulator_command(**options: Any) -> None:
         retention=options["retention"],
         output_bytes=options["output_bytes"],
         live_usage=options["live_usage"],
+        tier=options["tier"],
     )
     for spec in specs:
         try:

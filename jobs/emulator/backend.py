@@ -23,7 +23,7 @@ from jobs.clock import Clock, SystemClock
 from jobs.emulator import content
 from jobs.emulator import script as sc
 from jobs.emulator.errors import EmulatorError, api_key_invalid, not_found, unauthenticated
-from jobs.emulator.faults import OPERATIONS, FaultPlan
+from jobs.emulator.faults import OPERATIONS, TIERS, FaultPlan
 from jobs.emulator.fold import cancel_tail
 from jobs.emulator.plan import build_script
 from jobs.emulator.record import Record, ScriptCache
@@ -95,13 +95,17 @@ class EmulatorBackend:
         retention: float | None = None,
         output_bytes: int | None = None,
         live_usage: bool | None = None,
+        tier: str | None = None,
         **unknown: Any,
     ) -> dict[str, Any]:
         """Set the knobs given (ValueError on a bad value); returns them all. `retention` and
         `output_bytes` take -1 to switch them off; `live_usage` (for interactions created after)
-        makes a GET of a running interaction show the usage so far."""
+        makes a GET of a running interaction show the usage so far; `tier` (free, paid) sets the
+        retention to the service's for that tier."""
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        if tier is not None and tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
         if live_usage is not None and not isinstance(live_usage, bool):
             raise ValueError(f"live_usage must be true or false, got {live_usage!r}")
         for name, value in (
@@ -122,6 +126,8 @@ class EmulatorBackend:
                 self.speed = speed
             if latency is not None:
                 self.faults.latency = float(latency)
+            if tier is not None:
+                self.faults.set_tier(tier)
             if retention is not None:
                 self.faults.retention = None if retention < 0 else float(retention)
             if output_bytes is not None:

@@ -23,6 +23,10 @@ Kinds, and when they act:
                       emulator's clock) answers 403 PERMISSION_DENIED, as the real service was seen
                       to do right after a create.
 `cancel_not_found()` is a `fail` rule on `cancel` with 404: the live interaction is not cancelled.
+
+Retention: interactions are forgotten `retention` emulated seconds after creation. The default is
+the service's for the key's `tier`: 1 day on the free tier, 55 days on a paid one (the default
+tier); setting `tier` sets `retention` to its default, and `retention` overrides it.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ KINDS = (
     "outcome",
     "forbidden_after_create",
 )
+TIERS = {"free": 86400.0, "paid": 55 * 86400.0}  # retention of each tier, in seconds
 MALFORMED_KINDS = ("html_502", "invalid_json", "missing_fields")
 CUT_MODES = ("abort", "eof", "text_503")
 STREAM_KINDS = ("cut_stream", "stall_resume", "duplicate_event")
@@ -122,8 +127,15 @@ class FaultPlan:
             self._next_id = 1
             self._rng = random.Random(self._seed)
             self.latency = 0.0
-            self.retention: float | None = None
+            self.set_tier("paid")
             self.output_bytes: int | None = None
+
+    def set_tier(self, tier: str) -> None:
+        """The key's tier, and with it the retention the service applies (ValueError if unknown)."""
+        if tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
+        self.tier = tier
+        self.retention: float | None = TIERS[tier]
 
     # --- adding rules ----------------------------------------------------------------------------
 
@@ -297,6 +309,7 @@ class FaultPlan:
     def config(self) -> dict[str, Any]:
         return {
             "latency": self.latency,
+            "tier": self.tier,
             "retention": self.retention,
             "output_bytes": self.output_bytes,
         }

@@ -134,6 +134,16 @@ def test_cli_flags_for_the_tool_era_faults(fake_serve):
     assert [(f["kind"], f.get("times"), f.get("seconds")) for f in faults] == [("down", 3, None), ("delay", 1, 20.0)]  # fmt: skip
 
 
+def test_cli_flag_for_the_tier(fake_serve):
+    result = CliRunner().invoke(emulator_command, ["--tier", "free"])
+    assert result.exit_code == 0, result.output
+    backend = fake_serve["backend"]
+    config = backend.configure()
+    assert (config["tier"], config["retention"]) == ("free", 86400)
+    result = CliRunner().invoke(emulator_command, ["--tier", "free", "--retention", "3600"])
+    assert fake_serve["backend"].configure()["retention"] == 3600  # --retention overrides
+
+
 def test_cli_warns_on_a_non_loopback_host(fake_serve):
     result = CliRunner().invoke(emulator_command, ["--host", "0.0.0.0", "--api-key", "s3cret"])
     assert result.exit_code == 0
@@ -151,6 +161,7 @@ def test_cli_warns_on_a_non_loopback_host(fake_serve):
         (["--port", "70000"], "--port"),
         (["--webhook-fault", "explode"], "--webhook-fault"),
         (["--webhook-fault", "delay:1"], "--webhook-fault"),
+        (["--tier", "gold"], "--tier"),
     ],
 )
 def test_cli_rejects_bad_flags(fake_serve, args, hint):
