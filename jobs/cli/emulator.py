@@ -172,6 +172,23 @@ def _spec(name: str, value: str, retry_after: float | None) -> dict[str, Any]:
     raise click.BadParameter(f"unknown fault option {name!r}")
 
 
+def _quotas(values: tuple[str, ...]) -> dict[str, str] | None:
+    """--quota NAME=LIMIT flags as the config's `quotas` (None when there are none)."""
+    from jobs.emulator.quotas import parse_limit
+
+    quotas = {}
+    for value in values:
+        name, _, limit = value.partition("=")
+        try:
+            if not name or not limit:
+                raise ValueError(f"expected NAME=LIMIT (e.g. deep-research-pro-preview-12-2025=5/min,2), got {value!r}")  # fmt: skip
+            parse_limit(limit)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--quota") from None
+        quotas[name] = limit
+    return quotas or None
+
+
 def _webhook_fault(value: str) -> dict[str, Any]:
     kind, *rest = _parts(value, (1, 3), "KIND[:N][:SECONDS]")
     spec: dict[str, Any] = {"kind": kind}
@@ -236,6 +253,12 @@ def _is_loopback(host: str) -> bool:
     type=click.Choice(["free", "paid"]),
     default=None,
     help="The key's tier: interactions are forgotten after 1 day (free) or 55 days (paid, the default); --retention overrides.",
+)
+@click.option(
+    "--quota",
+    multiple=True,
+    metavar="NAME=LIMIT",
+    help="A quota of a model or agent (or *: any other): creates per window and/or running at once, e.g. deep-research-pro-preview-12-2025=5/min,2 (429 with a retry delay beyond it).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for fault rates.")
 @click.option(
@@ -348,6 +371,7 @@ def emulator_command(**options: Any) -> None:
     from jobs.emulator.server import serve
 
     specs = fault_specs(options)
+    quotas = _quotas(options["quota"])
     backend = EmulatorBackend(
         api_key=options["api_key"], speed=options["speed"], seed=options["seed"]
     )
@@ -357,6 +381,7 @@ def emulator_command(**options: Any) -> None:
         output_bytes=options["output_bytes"],
         live_usage=options["live_usage"],
         tier=options["tier"],
+        quotas=quotas,
     )
     for spec in specs:
         try:

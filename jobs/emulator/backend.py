@@ -22,10 +22,12 @@ from typing import Any
 from jobs.clock import Clock, SystemClock
 from jobs.emulator import content
 from jobs.emulator import script as sc
+from jobs.emulator.emulated_time import EmulatedTime
 from jobs.emulator.errors import EmulatorError, api_key_invalid, not_found, unauthenticated
 from jobs.emulator.faults import OPERATIONS, TIERS, FaultPlan
 from jobs.emulator.fold import cancel_tail
 from jobs.emulator.plan import build_script
+from jobs.emulator.quotas import QuotaBook, parse_limits
 from jobs.emulator.record import Record, ScriptCache
 from jobs.emulator.validate import ECHO_FIELDS, check_create
 from jobs.emulator.webhooks import WebhookService
@@ -64,6 +66,8 @@ class EmulatorBackend:
         self._initial_speed = self._check_speed(speed)
         self.faults = FaultPlan(seed)
         self.webhooks = WebhookService(self.clock)
+        self.time = EmulatedTime(self.clock.now(), self._initial_speed)  # schedules, quotas
+        self.quotas = QuotaBook(self.time)
         self._lock = threading.RLock()
         self.reset()
 
@@ -86,6 +90,7 @@ class EmulatorBackend:
     @speed.setter
     def speed(self, value: float) -> None:
         self._speed = self._check_speed(value)
+        self.time.set_speed(self.clock.now(), self._speed)
 
     def configure(
         self,
@@ -96,16 +101,18 @@ class EmulatorBackend:
         output_bytes: int | None = None,
         live_usage: bool | None = None,
         tier: str | None = None,
+        quotas: dict[str, Any] | None = None,
         **unknown: Any,
     ) -> dict[str, Any]:
         """Set the knobs given (ValueError on a bad value); returns them all. `retention` and
         `output_bytes` take -1 to switch them off; `live_usage` (for interactions created after)
         makes a GET of a running interaction show the usage so far; `tier` (free, paid) sets the
-        retention to the service's for that tier."""
+        retention to the service's for that tier; `quotas` replaces every quota (quotas.py)."""
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         if tier is not None and tier not in TIERS:
             raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
+        limits = parse_limits(quotas) if quotas is not None else None
         if live_usage is not None and not isinstance(live_usage, bool):
             raise ValueError(f"live_usage must be true or false, got {live_usage!r}")
         for name, value in (
@@ -134,7 +141,14 @@ class EmulatorBackend:
                 self.faults.output_bytes = None if output_bytes < 0 else int(output_bytes)
             if live_usage is not None:
                 self.live_usage = live_usage
-            return {"speed": self._speed, **self.faults.config(), "live_usage": self.live_usage}
+            if limits is not None:
+                self.quotas.limits = limits
+            return {
+                "speed": self._speed,
+                **self.faults.config(),
+                "live_usage": self.live_usage,
+                "quotas": {name: limit.text() for name, limit in self.quotas.limits.items()},
+            }
 
     def reset(self, clock: Clock | None = None) -> None:
         """Forget every interaction, counter and fault; optionally switch to another clock."""
@@ -151,6 +165,8 @@ class EmulatorBackend:
             self._versions: Counter[str] = Counter()
             self._created = self._expired = self._deleted = self._rejected = 0
             self._speed = self._initial_speed
+            self.time.reset(self.clock.now(), self._speed)
+            self.quotas.reset()
             self.faults.reset()
             self.webhooks.reset(self.clock)
 
@@ -256,6 +272,7 @@ class EmulatorBackend:
                 **self.faults.config(),
                 "faults": self.faults.rules(),
                 "webhooks": self.webhooks.stats(),
+                "quotas": self.quotas.stats(now),
             }
 
     def list_interactions(self) -> list[dict[str, Any]]:
@@ -277,7 +294,9 @@ class EmulatorBackend:
     def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         check_create(body)
         now = self.clock.now()
+        kind = "model" if "model" in body else "agent"
         with self._lock:
+            self.quotas.admit(body[kind], kind, now)
             history: tuple[str, ...] = ()
             context = 0
             continues = None
@@ -300,7 +319,6 @@ class EmulatorBackend:
                         "continuation_token does not match the previous interaction's token.",
                     )
                 continues, history = prev.spec, prev.spec.history  # the same turn, continued
-            kind = "model" if "model" in body else "agent"
             labels = body.get("labels") or {}
             spec = sc.Spec(
                 id=f"int_{uuid.uuid4().hex[:24]}",
@@ -332,6 +350,8 @@ class EmulatorBackend:
                 self._transient[spec.id] = rec
                 while len(self._transient) > 64:
                     self._transient.pop(next(iter(self._transient)))
+            ends = None if math.isinf(rec.end) else rec.at(rec.end)
+            self.quotas.started(body[kind], kind, spec.id, now, ends)
             self._created += 1
             for key, value in labels.items():
                 self._by_label[f"{key}={value}"] += 1
@@ -375,6 +395,7 @@ class EmulatorBackend:
             payloads = script.payloads(0, rec.visible(script, now))
             rec.end_early(script, now, cancel_tail(rec.spec, payloads))
             self.webhooks.recheck(interaction_id, now)
+            self.quotas.ended(interaction_id)
             return dict(rec.render(self._scripts, now))
 
     def _delete(self, interaction_id: str) -> dict[str, Any]:
@@ -383,6 +404,7 @@ class EmulatorBackend:
             del self._records[interaction_id]
             self._scripts.drop(interaction_id)
             self.webhooks.forget(interaction_id)
+            self.quotas.ended(interaction_id)
             self._deleted += 1
             return {}
 
@@ -449,6 +471,7 @@ class EmulatorBackend:
     def _drop(self, rec: Record) -> None:
         self._records.pop(rec.spec.id, None)
         self._scripts.drop(rec.spec.id)
+        self.quotas.ended(rec.spec.id)
         self._expired += 1
 
     def _sweep(self, now: datetime) -> None:

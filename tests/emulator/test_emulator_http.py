@@ -188,6 +188,7 @@ def test_control_config_stats_reset_and_clock(emulator, clock):
         "retention": 3600.0,
         "output_bytes": None,
         "live_usage": False,
+        "quotas": {},
     }
     assert post(base, "/_emulator/config", {"speed": -1}).status_code == 400
     assert post(base, "/_emulator/config", {"warp": 9}).status_code == 400

@@ -134,12 +134,16 @@ def test_cli_flags_for_the_tool_era_faults(fake_serve):
     assert [(f["kind"], f.get("times"), f.get("seconds")) for f in faults] == [("down", 3, None), ("delay", 1, 20.0)]  # fmt: skip
 
 
-def test_cli_flag_for_the_tier(fake_serve):
-    result = CliRunner().invoke(emulator_command, ["--tier", "free"])
+def test_cli_flags_for_tier_and_quotas(fake_serve):
+    result = CliRunner().invoke(
+        emulator_command,
+        ["--tier", "free", "--quota", "deep-research-pro-preview-12-2025=5/min,2", "--quota", "*=100/day"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     backend = fake_serve["backend"]
     config = backend.configure()
     assert (config["tier"], config["retention"]) == ("free", 86400)
+    assert config["quotas"] == {"deep-research-pro-preview-12-2025": "5/min,2", "*": "100/day"}
     result = CliRunner().invoke(emulator_command, ["--tier", "free", "--retention", "3600"])
     assert fake_serve["backend"].configure()["retention"] == 3600  # --retention overrides
 
@@ -162,6 +166,9 @@ def test_cli_warns_on_a_non_loopback_host(fake_serve):
         (["--webhook-fault", "explode"], "--webhook-fault"),
         (["--webhook-fault", "delay:1"], "--webhook-fault"),
         (["--tier", "gold"], "--tier"),
+        (["--quota", "deep-research-pro-preview-12-2025"], "--quota"),
+        (["--quota", "m=5/fortnight"], "--quota"),
+        (["--quota", "=5/min"], "--quota"),
     ],
 )
 def test_cli_rejects_bad_flags(fake_serve, args, hint):
