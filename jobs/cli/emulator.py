@@ -69,6 +69,7 @@ FAULT_OPTIONS = (
     "outcome_label",
     "cancel_not_found",
     "forbidden_after_create",
+    "fail_executions",
 )
 
 
@@ -169,6 +170,11 @@ def _spec(name: str, value: str, retry_after: float | None) -> dict[str, Any]:
         return {"kind": "fail", "op": "cancel", "status": 404, "times": _num(value, int, "N")}
     if name == "forbidden_after_create":
         return {"kind": "forbidden_after_create", "seconds": _num(value, float, "SECONDS")}
+    if name == "fail_executions":
+        times, *mode = _parts(value, (1, 2), "N[:interaction|create]")
+        if mode and mode[0] not in ("interaction", "create"):
+            raise click.BadParameter(f"mode must be interaction or create, got {mode[0]!r}")
+        return {"kind": "trigger_failure", "times": _num(times, int, "N"), "mode": (mode or ["interaction"])[0]}  # fmt: skip
     raise click.BadParameter(f"unknown fault option {name!r}")
 
 
@@ -259,6 +265,12 @@ def _is_loopback(host: str) -> bool:
     multiple=True,
     metavar="NAME=LIMIT",
     help="A quota of a model or agent (or *: any other): creates per window and/or running at once, e.g. deep-research-pro-preview-12-2025=5/min,2 (429 with a retry delay beyond it).",
+)
+@click.option(
+    "--fail-executions",
+    multiple=True,
+    metavar="N[:interaction|create]",
+    help="The next N trigger firings fail: their interaction ends failed, or (create) none is made.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for fault rates.")
 @click.option(

@@ -29,6 +29,7 @@ from jobs.emulator.fold import cancel_tail
 from jobs.emulator.plan import build_script
 from jobs.emulator.quotas import QuotaBook, parse_limits
 from jobs.emulator.record import Record, ScriptCache
+from jobs.emulator.triggers import TriggerService
 from jobs.emulator.validate import ECHO_FIELDS, check_create
 from jobs.emulator.webhooks import WebhookService
 
@@ -68,6 +69,7 @@ class EmulatorBackend:
         self.webhooks = WebhookService(self.clock)
         self.time = EmulatedTime(self.clock.now(), self._initial_speed)  # schedules, quotas
         self.quotas = QuotaBook(self.time)
+        self.triggers = TriggerService(self)
         self._lock = threading.RLock()
         self.reset()
 
@@ -163,10 +165,11 @@ class EmulatorBackend:
             self._responses: dict[str, Counter[str]] = {op: Counter() for op in OPERATIONS}
             self._by_label: Counter[str] = Counter()
             self._versions: Counter[str] = Counter()
-            self._created = self._expired = self._deleted = self._rejected = 0
+            self._created = self._expired = self._deleted = self._rejected = self._fired = 0
             self._speed = self._initial_speed
             self.time.reset(self.clock.now(), self._speed)
             self.quotas.reset()
+            self.triggers.reset()
             self.faults.reset()
             self.webhooks.reset(self.clock)
 
@@ -185,6 +188,7 @@ class EmulatorBackend:
 
     def perform(self, op: str, **args: Any) -> Reply:
         """Run one operation as the HTTP layer sees it: counted, faults applied."""
+        self.triggers.catch_up()  # firings due by now happen first, as on a service
         with self._lock:
             self._requests[op] += 1
         error = self.faults.before(op)
@@ -250,6 +254,7 @@ class EmulatorBackend:
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests per operation (attempts), real creates (per label), interactions."""
+        self.triggers.catch_up()
         with self._lock:
             now = self.clock.now()
             self._sweep(now)
@@ -262,7 +267,7 @@ class EmulatorBackend:
                 "interactions": {
                     "live": len(self._records),
                     "running": running,
-                    "total": self._created,
+                    "total": self._created + self._fired,
                     "expired": self._expired,
                     "deleted": self._deleted,
                 },
@@ -273,10 +278,12 @@ class EmulatorBackend:
                 "faults": self.faults.rules(),
                 "webhooks": self.webhooks.stats(),
                 "quotas": self.quotas.stats(now),
+                "triggers": self.triggers.stats(),
             }
 
     def list_interactions(self) -> list[dict[str, Any]]:
         """A summary of the stored interactions (a debugging aid; the real API has no list)."""
+        self.triggers.catch_up()
         with self._lock:
             now = self.clock.now()
             self._sweep(now)
@@ -291,12 +298,15 @@ class EmulatorBackend:
 
     # --- operations (called through perform) -----------------------------------------------------
 
-    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _create(
+        self, body: dict[str, Any], at: datetime | None = None, outcome: str | None = None
+    ) -> dict[str, Any]:
+        """`at` and `outcome` are a trigger's firing (`fire`): made as of that real moment."""
         check_create(body)
-        now = self.clock.now()
+        now = at or self.clock.now()
         kind = "model" if "model" in body else "agent"
         with self._lock:
-            self.quotas.admit(body[kind], kind, now)
+            self.quotas.admit(body[kind], kind, now, fired=at is not None)
             history: tuple[str, ...] = ()
             context = 0
             continues = None
@@ -334,13 +344,14 @@ class EmulatorBackend:
                 history=history,
                 history_tokens=context,
                 background=bool(body.get("background")),
-                outcome=self.faults.outcome_for(labels),
+                outcome=outcome or self.faults.outcome_for(labels),
                 output_bytes=self.faults.output_bytes,
                 continues=continues,
             )
             script = build_script(spec)
             echo = {k: body[k] for k in ECHO_FIELDS if k in body}
-            rec = Record(spec, now, self._speed, echo, script)
+            speed = self._speed if at is None else self.time.speed_at(at)
+            rec = Record(spec, now, speed, echo, script)
             rec.live_usage = self.live_usage
             self._scripts.put(spec.id, script)
             if body.get("store", True):
@@ -351,11 +362,14 @@ class EmulatorBackend:
                 while len(self._transient) > 64:
                     self._transient.pop(next(iter(self._transient)))
             ends = None if math.isinf(rec.end) else rec.at(rec.end)
-            self.quotas.started(body[kind], kind, spec.id, now, ends)
-            self._created += 1
-            for key, value in labels.items():
-                self._by_label[f"{key}={value}"] += 1
-            if self._created % 1024 == 0:
+            self.quotas.started(body[kind], kind, spec.id, now, ends, fired=at is not None)
+            if at is not None:
+                self._fired += 1
+            else:
+                self._created += 1
+                for key, value in labels.items():
+                    self._by_label[f"{key}={value}"] += 1
+            if (self._created + self._fired) % 1024 == 0:
                 self._sweep(now)
             # POST returns the output steps only; GET adds the input.
             return dict(rec.render(self._scripts, now))
@@ -379,9 +393,23 @@ class EmulatorBackend:
                 out["input"] = rec.spec.input
             return out
 
-    def _cancel(self, interaction_id: str) -> dict[str, Any]:
+    def fire(
+        self, body: dict[str, Any], at: datetime, outcome: str | None = None
+    ) -> tuple[str, datetime | None, str, str | None]:
+        """Create an interaction on the service's own behalf (a trigger's firing) as of the real
+        moment `at`. Returns its id, when it will end (None: never), its final status and error."""
         with self._lock:
-            now = self.clock.now()
+            interaction_id = self._create(body, at, outcome)["id"]
+            rec = self._records[interaction_id]
+            script = self._scripts.get(rec.spec)
+            ends = None if math.isinf(rec.end) else rec.at(rec.end)
+            error = (script.errors or [{}])[0].get("message")
+            return interaction_id, ends, script.final_status, error
+
+    def _cancel(self, interaction_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """`at`: the real moment it is cancelled (a trigger's timeout, passed); default now."""
+        with self._lock:
+            now = at or self.clock.now()
             rec = self._lookup(interaction_id, now)
             status = rec.render(self._scripts, now)["status"]
             if rec.cancel_at is not None or status not in sc.CANCELLABLE:
@@ -396,6 +424,7 @@ class EmulatorBackend:
             rec.end_early(script, now, cancel_tail(rec.spec, payloads))
             self.webhooks.recheck(interaction_id, now)
             self.quotas.ended(interaction_id)
+            self.triggers.interaction_ended(interaction_id, now, "cancelled")
             return dict(rec.render(self._scripts, now))
 
     def _delete(self, interaction_id: str) -> dict[str, Any]:
@@ -405,6 +434,7 @@ class EmulatorBackend:
             self._scripts.drop(interaction_id)
             self.webhooks.forget(interaction_id)
             self.quotas.ended(interaction_id)
+            self.triggers.interaction_ended(interaction_id, self.clock.now(), "deleted")
             self._deleted += 1
             return {}
 
@@ -428,6 +458,7 @@ class EmulatorBackend:
     def dispatch_webhooks(self, timeout: float = 5.0) -> int:
         """Announce the watched interactions that have ended, then make the deliveries that are
         due. The dispatcher thread calls this every 50 ms; tests may call it directly."""
+        self.triggers.catch_up()  # so firings (and their webhooks) happen with nobody looking
         now = self.clock.now()
         for interaction_id in self.webhooks.due_interactions(now):
             with self._lock:
@@ -443,6 +474,14 @@ class EmulatorBackend:
                 status = rec.render(self._scripts, now)["status"]
             self.webhooks.ended(interaction_id, status)
         return self.webhooks.pump(timeout)
+
+    def trigger_call(self, name: str, *args: Any) -> Any:
+        """One call of the triggers resource (counted as a `triggers` request)."""
+        with self._lock:
+            self._requests["triggers"] += 1
+        self.triggers.catch_up()
+        with self._lock:
+            return getattr(self.triggers, name)(*args)
 
     def webhook_call(self, name: str, *args: Any) -> Any:
         """One call of the webhooks resource (counted as a `webhooks` request)."""

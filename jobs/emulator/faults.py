@@ -22,6 +22,9 @@ Kinds, and when they act:
 - `forbidden_after_create`  a `get` (or stream) of an interaction younger than `seconds` (by the
                       emulator's clock) answers 403 PERMISSION_DENIED, as the real service was seen
                       to do right after a create.
+- `trigger_failure`   a trigger's next firings (of one trigger, or any) fail: `mode` `interaction`
+                      (the interaction is created and ends failed) or `create` (no interaction is
+                      created; the execution fails at once).
 `cancel_not_found()` is a `fail` rule on `cancel` with 404: the live interaction is not cancelled.
 
 Retention: interactions are forgotten `retention` emulated seconds after creation. The default is
@@ -49,8 +52,10 @@ KINDS = (
     "duplicate_event",
     "outcome",
     "forbidden_after_create",
+    "trigger_failure",
 )
 TIERS = {"free": 86400.0, "paid": 55 * 86400.0}  # retention of each tier, in seconds
+TRIGGER_FAILURE_MODES = ("interaction", "create")
 MALFORMED_KINDS = ("html_502", "invalid_json", "missing_fields")
 CUT_MODES = ("abort", "eof", "text_503")
 STREAM_KINDS = ("cut_stream", "stall_resume", "duplicate_event")
@@ -73,6 +78,7 @@ class FaultRule:
     mode: str | None = None
     label: str | None = None
     message: str | None = None
+    trigger: str | None = None  # trigger_failure: only this trigger's firings
     hits: int = 0
     remaining: int | None = field(default=None)
 
@@ -280,6 +286,38 @@ class FaultPlan:
                     return EmulatorError(403, None, "The caller does not have permission.")
         return None
 
+    def fail_executions(
+        self,
+        times: int | None = 1,
+        *,
+        mode: str = "interaction",
+        trigger: str | None = None,
+        rate: float | None = None,
+        message: str | None = None,
+    ) -> FaultRule:
+        """The next `times` firings (of `trigger`, or of any) fail: their interaction ends failed
+        (`mode="interaction"`), or none is created (`mode="create"`)."""
+        return self.add(
+            kind="trigger_failure",
+            mode=mode,
+            trigger=trigger,
+            times=times,
+            rate=rate,
+            message=message,
+        )
+
+    def execution_failure(self, trigger_id: str) -> tuple[str, str | None] | None:
+        """(mode, message) if a `trigger_failure` rule fires for a firing of this trigger."""
+        if not self._rules:
+            return None
+        with self._lock:
+            for rule in self._matching("trigger_failure", "*"):
+                if rule.trigger not in (None, trigger_id):
+                    continue
+                if self._fire(rule):
+                    return str(rule.mode), rule.message
+        return None
+
     def add(self, spec: dict[str, Any] | None = None, /, **kwargs: Any) -> FaultRule:
         """Add a rule from a JSON-like spec (the control API's body); ValueError when invalid."""
         data = {**(spec or {}), **kwargs}
@@ -455,6 +493,10 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
     op = data.get("op", "create" if kind == "outcome" else "*")
     if op != "*" and op not in OPERATIONS:
         raise ValueError(f"op must be one of {', '.join(OPERATIONS)} or *, got {op!r}")
+    if kind == "trigger_failure" and op != "*":
+        raise ValueError(
+            "a trigger_failure rule acts on firings, not on an operation: leave op out"
+        )
     rule = FaultRule(id=0, kind=kind, op=op)
     rule.times = _number(data, "times", int)
     rule.rate = _number(data, "rate", float)
@@ -496,4 +538,12 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
         if label is not None and (not isinstance(label, str) or "=" not in label):
             raise ValueError(f"label must look like key=value, got {label!r}")
         rule.label = label
+    elif kind == "trigger_failure":
+        rule.mode = data.get("mode", "interaction")
+        if rule.mode not in TRIGGER_FAILURE_MODES:
+            raise ValueError(f"mode must be one of {', '.join(TRIGGER_FAILURE_MODES)}")
+        trigger = data.get("trigger")
+        if trigger is not None and (not isinstance(trigger, str) or not trigger):
+            raise ValueError(f"trigger must be a trigger id, got {trigger!r}")
+        rule.trigger = trigger
     return rule

@@ -22,6 +22,7 @@ from jobs.emulator.quotas import Limit, parse_limit, retry_delay
 MODEL = "gemini-3-flash-preview"
 RESEARCH = "deep-research-pro-preview-12-2025"
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+pytestmark = pytest.mark.filterwarnings("ignore:Triggers usage is experimental:UserWarning")
 
 
 def research(client, text: str = "a question"):
@@ -149,6 +150,25 @@ def test_the_sdk_default_retries_wait_the_delay_and_get_through(emulator, clock,
     assert slept == [45.001]
     counts = emulator.backend.stats()["quotas"]["by_name"][MODEL]
     assert (counts["creates"], counts["answered_429"]) == (2, 1)
+
+
+def test_a_firing_over_the_quota_fails_its_execution(client, emulator):
+    emulator.backend.configure(quotas={RESEARCH: "1/min"})
+    trigger = client.triggers.create(
+        interaction={"agent": RESEARCH, "input": "x"}, schedule="0 0 * * *", time_zone="UTC"
+    )
+    assert client.triggers.run(trigger.id).status == "in_progress"
+    over = client.triggers.run(trigger.id)
+    assert over.status == "failed" and over.interaction_id is None
+    assert over.error.startswith("RESOURCE_EXHAUSTED: You exceeded your current quota")
+    refused(lambda: research(client))  # the firing used the minute's create
+    counts = emulator.backend.stats()["quotas"]["by_name"][RESEARCH]
+    assert {k: counts[k] for k in ("creates", "answered_429", "fired", "fired_refused")} == {
+        "creates": 0,
+        "answered_429": 1,
+        "fired": 1,
+        "fired_refused": 1,
+    }
 
 
 @pytest.mark.parametrize(

@@ -134,16 +134,18 @@ def test_cli_flags_for_the_tool_era_faults(fake_serve):
     assert [(f["kind"], f.get("times"), f.get("seconds")) for f in faults] == [("down", 3, None), ("delay", 1, 20.0)]  # fmt: skip
 
 
-def test_cli_flags_for_tier_and_quotas(fake_serve):
+def test_cli_flags_for_tier_quotas_and_trigger_faults(fake_serve):
     result = CliRunner().invoke(
         emulator_command,
-        ["--tier", "free", "--quota", "deep-research-pro-preview-12-2025=5/min,2", "--quota", "*=100/day"],
+        ["--tier", "free", "--quota", "deep-research-pro-preview-12-2025=5/min,2", "--quota", "*=100/day", "--fail-executions", "3", "--fail-executions", "1:create"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     backend = fake_serve["backend"]
     config = backend.configure()
     assert (config["tier"], config["retention"]) == ("free", 86400)
     assert config["quotas"] == {"deep-research-pro-preview-12-2025": "5/min,2", "*": "100/day"}
+    rules = [(r["kind"], r["times"], r["mode"]) for r in backend.faults.rules()]
+    assert rules == [("trigger_failure", 3, "interaction"), ("trigger_failure", 1, "create")]
     result = CliRunner().invoke(emulator_command, ["--tier", "free", "--retention", "3600"])
     assert fake_serve["backend"].configure()["retention"] == 3600  # --retention overrides
 
@@ -169,6 +171,8 @@ def test_cli_warns_on_a_non_loopback_host(fake_serve):
         (["--quota", "deep-research-pro-preview-12-2025"], "--quota"),
         (["--quota", "m=5/fortnight"], "--quota"),
         (["--quota", "=5/min"], "--quota"),
+        (["--fail-executions", "x"], "--fail-executions"),
+        (["--fail-executions", "1:explode"], "--fail-executions"),
     ],
 )
 def test_cli_rejects_bad_flags(fake_serve, args, hint):
