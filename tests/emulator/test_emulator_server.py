@@ -22,13 +22,17 @@ from jobs.emulator import EmulatorBackend, EmulatorServer
 
 def test_start_and_stop_are_fast_and_leave_no_thread():
     threads = threading.active_count()
-    started = time.monotonic()
+    took = []
     for _ in range(3):
+        started = time.monotonic()
         with EmulatorServer() as server:
             assert server.base_url.startswith("http://127.0.0.1:") and server.port > 0
             assert httpx2.get(f"{server.base_url}/_emulator/stats").status_code == 200
         assert not server.running
-    assert (time.monotonic() - started) / 3 < 1.0
+        took.append(time.monotonic() - started)
+    # The fastest of three: a start or stop that waits out a timeout is slow every time, while a
+    # machine loaded by other work slows some cycles (the mean of three failed at load 13).
+    assert min(took) < 1.0, took
     assert threading.active_count() == threads
 
 
