@@ -308,8 +308,9 @@ class EmulatorBackend:
                         "continuation_token does not match the previous interaction's token.",
                     )
                 continues, history = prev.spec, prev.spec.history  # the same turn, continued
-            turn = self.turns.prepare(body, prev if prev_id is not None else None, self._scripts, now)  # fmt: skip
             attachments = media.describe(body.get("input"), self.files.facts, self.files.limits)
+            material = tuple(a.describe(n) for n, a in enumerate(attachments, 1))
+            turn = self.turns.prepare(body, prev if prev_id is not None else None, self._scripts, now, material)  # fmt: skip
             kind = "model" if "model" in body else "agent"
             labels = body.get("labels") or {}
             violate = None

@@ -199,9 +199,11 @@ def _model_text(spec: Spec, ctx: Context, prompt: c.Prompt) -> str:
     if structured is not None:
         return structured
     loop = spec.loop
+    described = [a.describe(n) for n, a in enumerate(spec.attachments, 1)]
     if loop is not None and loop.results:  # the last round's results are in: answer the task
         prompt = c.Prompt(text=loop.task, function_results=list(loop.results))
-    material = " ".join(f"I read the attached {a.describe(n)}." for n, a in enumerate(spec.attachments, 1))  # fmt: skip
+        described = described or list(loop.material)  # what the task came with, turns ago
+    material = " ".join(f"I read the attached {line}." for line in described)
     return c.model_answer(random.Random(ctx.seed + 1), prompt, spec.system_instruction, spec.history, material)  # fmt: skip
 
 

@@ -30,16 +30,19 @@ class Loop:
     round: int = 1  # the round this turn calls for (past `rounds`: this turn answers)
     parallel: bool = True
     results: tuple[str, ...] = ()  # "get_weather returned {...}" for every result so far
+    material: tuple[str, ...] = ()  # the attachments the task came with, for the answer to name
 
 
-def start(tools: Any, task: str, rounds: int, parallel: bool) -> Loop | None:
+def start(
+    tools: Any, task: str, rounds: int, parallel: bool, material: tuple[str, ...] = ()
+) -> Loop | None:
     """The loop a turn with function tools starts (None without any)."""
     if not tl.functions(tools):
         return None
     marked = MARKER.search(task)
     if marked is not None:
         rounds = max(1, min(MAX_ROUNDS, int(marked.group(1))))
-    return Loop(task=task, rounds=rounds, parallel=parallel)
+    return Loop(task=task, rounds=rounds, parallel=parallel, material=material)
 
 
 def calls_for(loop: Loop, tools: Any, tool_choice: Any) -> list[dict[str, Any]]:

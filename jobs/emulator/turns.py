@@ -86,13 +86,21 @@ class Turns:
     def config(self) -> dict[str, Any]:
         return dict(self.knobs)
 
-    def prepare(self, body: dict[str, Any], prev: Any, scripts: Any, now: datetime) -> Turn:
+    def prepare(
+        self,
+        body: dict[str, Any],
+        prev: Any,
+        scripts: Any,
+        now: datetime,
+        material: tuple[str, ...] = (),
+    ) -> Turn:
         """Check a create against the turn it continues (`prev`, a Record, or None) and say what
-        the new turn carries. Raises the 400s (and the plan-expiry refusal) described above."""
+        the new turn carries (`material`: its attachments, described, which a function loop's
+        answer names). Raises the 400s (and the plan-expiry refusal) described above."""
         text = c.read_prompt(body.get("input")).text
         results = [s for s in _steps(body.get("input")) if s.get("type") == "function_result"]
         plan_ends, tools = self.knobs["plan_status"], body.get("tools")
-        fresh = rounds.start(tools, text, self.knobs["function_rounds"], self.knobs["parallel_calls"])  # fmt: skip
+        fresh = rounds.start(tools, text, self.knobs["function_rounds"], self.knobs["parallel_calls"], material)  # fmt: skip
         if prev is None:
             return Turn(None if results else fresh, planning.start(body, text, plan_ends))
         script = scripts.get(prev.spec)

@@ -99,6 +99,16 @@ def test_a_marker_in_the_prompt_sets_the_rounds_and_one_call_per_round(sync, emu
     assert turn.status == "completed"
 
 
+def test_the_answer_after_the_rounds_names_what_the_task_came_with(sync):
+    document = {"type": "document", "data": "cmVnaW9uLHJldmVudWUK", "mime_type": "text/csv"}
+    turn = sync.create(
+        model=MODEL, tools=TOOLS, input=[{"type": "text", "text": "Weather in Oslo?"}, document]
+    )
+    assert turn.status == "requires_action"
+    done = answer(sync, turn, "x")
+    assert 'I read the attached document 1 (text/csv, 15 B, inline), beginning "region,revenue"' in done.output_text  # fmt: skip
+
+
 def test_parallel_calls_stream_as_steps_of_their_own(emulator, client):
     created = client.interactions.create(
         model=MODEL, input="Weather and time in Rome", tools=TOOLS, background=True
