@@ -5,6 +5,7 @@ see the headers the SDK relies on."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -12,7 +13,7 @@ from datetime import timedelta
 
 import httpx2
 import pytest
-from emulator_checks import API_KEY
+from emulator_checks import API_KEY, make_client
 from google.genai import errors as genai_errors
 from google.genai import types
 
@@ -228,3 +229,18 @@ def test_a_wrong_offset_or_size_ends_the_upload(emulator):
     assert short.status_code == 400 and "2 of the 4 bytes" in short.json()["error"]["message"]
     nokey = httpx2.post(f"{emulator.base_url}/upload/v1beta/files", headers={"X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start"})  # fmt: skip
     assert nokey.status_code == 401
+
+
+def test_the_async_sdk_uploads_lists_and_deletes(emulator):
+    async def main():
+        client = make_client(emulator.base_url)
+        made = await client.aio.files.upload(
+            file=io.BytesIO(b"hello world"), config={"mime_type": "text/plain"}
+        )
+        listed = [f.name async for f in await client.aio.files.list()]
+        await client.aio.files.delete(name=made.name)
+        return made, listed
+
+    made, listed = asyncio.run(main())
+    assert made.size_bytes == 11 and listed == [made.name]
+    assert emulator.backend.stats()["files"]["deleted"] == 1
