@@ -20,13 +20,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.clock import Clock, SystemClock
-from jobs.emulator import content
+from jobs.emulator import content, media, schemas
+from jobs.emulator import files as fs
 from jobs.emulator import script as sc
 from jobs.emulator.errors import EmulatorError, api_key_invalid, not_found, unauthenticated
 from jobs.emulator.faults import OPERATIONS, FaultPlan
 from jobs.emulator.fold import cancel_tail
 from jobs.emulator.plan import build_script
 from jobs.emulator.record import Record, ScriptCache
+from jobs.emulator.turns import KNOBS as TURN_KNOBS
+from jobs.emulator.turns import Turns
 from jobs.emulator.validate import ECHO_FIELDS, check_create
 from jobs.emulator.webhooks import WebhookService
 
@@ -64,6 +67,8 @@ class EmulatorBackend:
         self._initial_speed = self._check_speed(speed)
         self.faults = FaultPlan(seed)
         self.webhooks = WebhookService(self.clock)
+        self.files = fs.FileStore(self.clock, self.faults, lambda: self._speed)  # the Files API
+        self.turns = Turns(self.faults)  # function-call rounds and research plans
         self._lock = threading.RLock()
         self.reset()
 
@@ -100,6 +105,8 @@ class EmulatorBackend:
         """Set the knobs given (ValueError on a bad value); returns them all. `retention` and
         `output_bytes` take -1 to switch them off; `live_usage` (for interactions created after)
         makes a GET of a running interaction show the usage so far."""
+        files = self.files.validated({k: unknown.pop(k) for k in list(unknown) if k in fs.KNOBS})
+        turns = self.turns.validated({k: unknown.pop(k) for k in list(unknown) if k in TURN_KNOBS})
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         if live_usage is not None and not isinstance(live_usage, bool):
@@ -128,7 +135,10 @@ class EmulatorBackend:
                 self.faults.output_bytes = None if output_bytes < 0 else int(output_bytes)
             if live_usage is not None:
                 self.live_usage = live_usage
-            return {"speed": self._speed, **self.faults.config(), "live_usage": self.live_usage}
+            self.files.apply(files)
+            self.turns.apply(turns)
+            more = {**self.files.config(), **self.turns.config()}
+            return {"speed": self._speed, **self.faults.config(), "live_usage": self.live_usage, **more}  # fmt: skip
 
     def reset(self, clock: Clock | None = None) -> None:
         """Forget every interaction, counter and fault; optionally switch to another clock."""
@@ -147,6 +157,8 @@ class EmulatorBackend:
             self._speed = self._initial_speed
             self.faults.reset()
             self.webhooks.reset(self.clock)
+            self.files.reset(self.clock)
+            self.turns.reset()
 
     # --- the API ---------------------------------------------------------------------------------
 
@@ -250,6 +262,8 @@ class EmulatorBackend:
                 **self.faults.config(),
                 "faults": self.faults.rules(),
                 "webhooks": self.webhooks.stats(),
+                "files": self.files.stats(),
+                "turns": self.turns.stats(),
             }
 
     def list_interactions(self) -> list[dict[str, Any]]:
@@ -294,8 +308,15 @@ class EmulatorBackend:
                         "continuation_token does not match the previous interaction's token.",
                     )
                 continues, history = prev.spec, prev.spec.history  # the same turn, continued
+            attachments = media.describe(body.get("input"), self.files.facts, self.files.limits)
+            material = tuple(a.describe(n) for n, a in enumerate(attachments, 1))
+            turn = self.turns.prepare(body, prev if prev_id is not None else None, self._scripts, now, material)  # fmt: skip
             kind = "model" if "model" in body else "agent"
             labels = body.get("labels") or {}
+            violate = None
+            if schemas.schema_of(body.get("response_format"), body.get("response_mime_type"))[0]:
+                rule = self.faults.take("schema_violation", "create", labels=labels)
+                violate = rule.mode if rule is not None else None
             spec = sc.Spec(
                 id=f"int_{uuid.uuid4().hex[:24]}",
                 kind=kind,
@@ -313,6 +334,10 @@ class EmulatorBackend:
                 outcome=self.faults.outcome_for(labels),
                 output_bytes=self.faults.output_bytes,
                 continues=continues,
+                attachments=attachments,
+                loop=turn.loop,
+                plan=turn.plan,
+                violate=violate,
             )
             script = build_script(spec)
             echo = {k: body[k] for k in ECHO_FIELDS if k in body}
@@ -327,6 +352,7 @@ class EmulatorBackend:
                 while len(self._transient) > 64:
                     self._transient.pop(next(iter(self._transient)))
             self._created += 1
+            self.turns.created(prev_id, turn, spec, script)
             for key, value in labels.items():
                 self._by_label[f"{key}={value}"] += 1
             if self._created % 1024 == 0:

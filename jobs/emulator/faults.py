@@ -23,6 +23,17 @@ Kinds, and when they act:
                       emulator's clock) answers 403 PERMISSION_DENIED, as the real service was seen
                       to do right after a create.
 `cancel_not_found()` is a `fail` rule on `cancel` with 404: the live interaction is not cancelled.
+
+Kinds of the newer surfaces (asked for with `take`, by files.py and turns.py):
+- `upload_refused`    the `after_events`-th chunk (default 1) of an upload is answered `status`
+                      (default 503) and the upload session ends: an upload refused mid-way.
+- `file_failed`       an uploaded file ends FAILED instead of ACTIVE once processed.
+- `schema_violation`  a reply with a JSON schema breaks it: `mode` missing_required (default),
+                      wrong_type or not_json; `label` narrows it as for `outcome`.
+- `stale_call`        a continuation carrying function results is refused 400, as if a call id
+                      were stale.
+- `plan_expiry`       a research plan turn older than `seconds` (simulated) cannot be continued:
+                      `status` 400 (default, FAILED_PRECONDITION) or 404 (NOT_FOUND).
 """
 
 from __future__ import annotations
@@ -45,7 +56,14 @@ KINDS = (
     "duplicate_event",
     "outcome",
     "forbidden_after_create",
+    "upload_refused",
+    "file_failed",
+    "schema_violation",
+    "stale_call",
+    "plan_expiry",
 )
+RULE_OPS = (*OPERATIONS, "upload")  # `upload`: the Files API's upload requests
+VIOLATION_MODES = ("missing_required", "wrong_type", "not_json")
 MALFORMED_KINDS = ("html_502", "invalid_json", "missing_fields")
 CUT_MODES = ("abort", "eof", "text_503")
 STREAM_KINDS = ("cut_stream", "stall_resume", "duplicate_event")
@@ -268,6 +286,30 @@ class FaultPlan:
                     return EmulatorError(403, None, "The caller does not have permission.")
         return None
 
+    def take(
+        self,
+        kind: str,
+        op: str,
+        *,
+        labels: dict[str, str] | None = None,
+        match: Any = None,
+    ) -> FaultRule | None:
+        """The first rule of `kind` for `op` that fires (its label, if any, among `labels`, and
+        `match(rule)` true when given); None when none does."""
+        if not self._rules:
+            return None
+        with self._lock:
+            for rule in self._matching(kind, op):
+                if rule.label is not None:
+                    key, _, value = rule.label.partition("=")
+                    if (labels or {}).get(key) != value:
+                        continue
+                if match is not None and not match(rule):
+                    continue
+                if self._fire(rule):
+                    return rule
+        return None
+
     def add(self, spec: dict[str, Any] | None = None, /, **kwargs: Any) -> FaultRule:
         """Add a rule from a JSON-like spec (the control API's body); ValueError when invalid."""
         data = {**(spec or {}), **kwargs}
@@ -439,9 +481,10 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
     kind = data.get("kind")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    op = data.get("op", "create" if kind == "outcome" else "*")
-    if op != "*" and op not in OPERATIONS:
-        raise ValueError(f"op must be one of {', '.join(OPERATIONS)} or *, got {op!r}")
+    implied = {"outcome": "create", "upload_refused": "upload", "file_failed": "upload"}
+    op = data.get("op", implied.get(kind, "create" if kind in _CREATE_KINDS else "*"))
+    if op != "*" and op not in RULE_OPS:
+        raise ValueError(f"op must be one of {', '.join(RULE_OPS)} or *, got {op!r}")
     rule = FaultRule(id=0, kind=kind, op=op)
     rule.times = _number(data, "times", int)
     rule.rate = _number(data, "rate", float)
@@ -474,6 +517,8 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
         default = 2 if kind == "stall_resume" else 1
         rule.after_events = _number(data, "after_events", int)
         rule.after_events = default if rule.after_events is None else rule.after_events
+    elif kind in _NEWER_KINDS:
+        _newer_rule(kind, data, rule)
     elif kind == "outcome":
         status = data.get("status")
         if not isinstance(status, str) or not status:
@@ -484,3 +529,33 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
             raise ValueError(f"label must look like key=value, got {label!r}")
         rule.label = label
     return rule
+
+
+_CREATE_KINDS = ("schema_violation", "stale_call", "plan_expiry")
+_NEWER_KINDS = ("upload_refused", "file_failed", *_CREATE_KINDS)
+
+
+def _newer_rule(kind: str, data: dict[str, Any], rule: FaultRule) -> None:
+    """The fields of the kinds added for files, schemas and turns (see the module docstring)."""
+    if kind == "upload_refused":
+        rule.after_events = _number(data, "after_events", int, minimum=1)
+        status = _number(data, "status", int, minimum=100)
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400-599), got {status!r}")
+        rule.status = status
+    elif kind == "schema_violation":
+        rule.mode = data.get("mode", "missing_required")
+        if rule.mode not in VIOLATION_MODES:
+            raise ValueError(f"mode must be one of {', '.join(VIOLATION_MODES)}")
+        label = data.get("label")
+        if label is not None and (not isinstance(label, str) or "=" not in label):
+            raise ValueError(f"label must look like key=value, got {label!r}")
+        rule.label = label
+    elif kind == "plan_expiry":
+        rule.seconds = _number(data, "seconds", float)
+        if rule.seconds is None:
+            raise ValueError("plan_expiry needs seconds")
+        status = _number(data, "status", int, minimum=100)
+        if status not in (None, 400, 404):
+            raise ValueError(f"plan_expiry status must be 400 or 404, got {status!r}")
+        rule.status = status

@@ -134,6 +134,21 @@ def test_cli_flags_for_the_tool_era_faults(fake_serve):
     assert [(f["kind"], f.get("times"), f.get("seconds")) for f in faults] == [("down", 3, None), ("delay", 1, 20.0)]  # fmt: skip
 
 
+def test_cli_sets_any_knob_and_any_fault_rule(fake_serve):
+    result = CliRunner().invoke(
+        emulator_command,
+        ["--set", "function_rounds=3", "--set", "plan_status=requires_action", "--set", "file_ttl=600",
+         "--fault", '{"kind": "upload_refused", "after_events": 2, "times": 1}',
+         "--fault", '{"kind": "plan_expiry", "seconds": 3600, "status": 404}'],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Faults: 2 rule(s) active" in result.output
+    backend = fake_serve["backend"]
+    config = backend.configure()
+    assert (config["function_rounds"], config["plan_status"], config["file_ttl"]) == (3, "requires_action", 600)  # fmt: skip
+    assert [r["kind"] for r in backend.faults.rules()] == ["upload_refused", "plan_expiry"]
+
+
 def test_cli_warns_on_a_non_loopback_host(fake_serve):
     result = CliRunner().invoke(emulator_command, ["--host", "0.0.0.0", "--api-key", "s3cret"])
     assert result.exit_code == 0
@@ -151,6 +166,10 @@ def test_cli_warns_on_a_non_loopback_host(fake_serve):
         (["--port", "70000"], "--port"),
         (["--webhook-fault", "explode"], "--webhook-fault"),
         (["--webhook-fault", "delay:1"], "--webhook-fault"),
+        (["--set", "function_rounds=0"], "--set"),
+        (["--set", "warp"], "--set"),
+        (["--fault", '{"kind": "explode"}'], "--fault"),
+        (["--fault", "not json"], "--fault"),
     ],
 )
 def test_cli_rejects_bad_flags(fake_serve, args, hint):
