@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -206,6 +207,20 @@ def _webhook_fault(value: str) -> dict[str, Any]:
     return spec
 
 
+def _settings(values: tuple[str, ...]) -> dict[str, Any]:
+    """--set KEY=VALUE flags as config knobs (VALUE read as JSON, else kept as a string)."""
+    out: dict[str, Any] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint="--set")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -368,6 +383,20 @@ def _is_loopback(host: str) -> bool:
     metavar="KIND[:N][:SECONDS]",
     help="A webhook delivery fault: duplicate, reorder, delay (SECONDS), down or lose; N times (default 1, 0: always).",
 )
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any /_emulator/config knob, e.g. function_rounds=3, plan_status=requires_action, file_ttl=600 (VALUE is JSON, else a string).",
+)
+@click.option(
+    "--fault",
+    "fault_rules",
+    multiple=True,
+    metavar="JSON",
+    help='Any fault rule as /_emulator/faults takes it, e.g. \'{"kind": "upload_refused"}\' or \'{"kind": "schema_violation", "mode": "wrong_type"}\'.',
+)
 def emulator_command(**options: Any) -> None:
     """Serve a local emulator of the Gemini Interactions API.
 
@@ -395,11 +424,20 @@ def emulator_command(**options: Any) -> None:
         tier=options["tier"],
         quotas=quotas,
     )
+    try:
+        backend.configure(**_settings(options["settings"]))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from None
     for spec in specs:
         try:
             backend.faults.add(spec)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
+    for rule in options["fault_rules"]:
+        try:
+            specs.append(backend.faults.add(json.loads(rule)).to_dict())
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault") from None
     for value in options.get("webhook_fault") or ():
         try:
             backend.webhooks.add_fault(_webhook_fault(value))

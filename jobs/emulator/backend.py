@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.clock import Clock, SystemClock
-from jobs.emulator import content
+from jobs.emulator import content, media, schemas
+from jobs.emulator import files as fs
 from jobs.emulator import script as sc
 from jobs.emulator.emulated_time import EmulatedTime
 from jobs.emulator.errors import EmulatorError, api_key_invalid, not_found, unauthenticated
@@ -30,6 +31,8 @@ from jobs.emulator.plan import build_script
 from jobs.emulator.quotas import QuotaBook, parse_limits
 from jobs.emulator.record import Record, ScriptCache
 from jobs.emulator.triggers import TriggerService
+from jobs.emulator.turns import KNOBS as TURN_KNOBS
+from jobs.emulator.turns import Turns
 from jobs.emulator.validate import ECHO_FIELDS, check_create
 from jobs.emulator.webhooks import WebhookService
 
@@ -70,6 +73,8 @@ class EmulatorBackend:
         self.time = EmulatedTime(self.clock.now(), self._initial_speed)  # schedules, quotas
         self.quotas = QuotaBook(self.time)
         self.triggers = TriggerService(self)
+        self.files = fs.FileStore(self.clock, self.faults, lambda: self._speed)  # the Files API
+        self.turns = Turns(self.faults)  # function-call rounds and research plans
         self._lock = threading.RLock()
         self.reset()
 
@@ -110,6 +115,8 @@ class EmulatorBackend:
         `output_bytes` take -1 to switch them off; `live_usage` (for interactions created after)
         makes a GET of a running interaction show the usage so far; `tier` (free, paid) sets the
         retention to the service's for that tier; `quotas` replaces every quota (quotas.py)."""
+        files = self.files.validated({k: unknown.pop(k) for k in list(unknown) if k in fs.KNOBS})
+        turns = self.turns.validated({k: unknown.pop(k) for k in list(unknown) if k in TURN_KNOBS})
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         if tier is not None and tier not in TIERS:
@@ -145,12 +152,11 @@ class EmulatorBackend:
                 self.live_usage = live_usage
             if limits is not None:
                 self.quotas.limits = limits
-            return {
-                "speed": self._speed,
-                **self.faults.config(),
-                "live_usage": self.live_usage,
-                "quotas": {name: limit.text() for name, limit in self.quotas.limits.items()},
-            }
+            self.files.apply(files)
+            self.turns.apply(turns)
+            more = {**self.files.config(), **self.turns.config()}
+            quotas = {name: limit.text() for name, limit in self.quotas.limits.items()}
+            return {"speed": self._speed, **self.faults.config(), "live_usage": self.live_usage, **more, "quotas": quotas}  # fmt: skip
 
     def reset(self, clock: Clock | None = None) -> None:
         """Forget every interaction, counter and fault; optionally switch to another clock."""
@@ -172,6 +178,8 @@ class EmulatorBackend:
             self.triggers.reset()
             self.faults.reset()
             self.webhooks.reset(self.clock)
+            self.files.reset(self.clock)
+            self.turns.reset()
 
     # --- the API ---------------------------------------------------------------------------------
 
@@ -279,6 +287,8 @@ class EmulatorBackend:
                 "webhooks": self.webhooks.stats(),
                 "quotas": self.quotas.stats(now),
                 "triggers": self.triggers.stats(),
+                "files": self.files.stats(),
+                "turns": self.turns.stats(),
             }
 
     def list_interactions(self) -> list[dict[str, Any]]:
@@ -329,7 +339,14 @@ class EmulatorBackend:
                         "continuation_token does not match the previous interaction's token.",
                     )
                 continues, history = prev.spec, prev.spec.history  # the same turn, continued
+            attachments = media.describe(body.get("input"), self.files.facts, self.files.limits)
+            material = tuple(a.describe(n) for n, a in enumerate(attachments, 1))
+            turn = self.turns.prepare(body, prev if prev_id is not None else None, self._scripts, now, material)  # fmt: skip
             labels = body.get("labels") or {}
+            violate = None
+            if schemas.schema_of(body.get("response_format"), body.get("response_mime_type"))[0]:
+                rule = self.faults.take("schema_violation", "create", labels=labels)
+                violate = rule.mode if rule is not None else None
             spec = sc.Spec(
                 id=f"int_{uuid.uuid4().hex[:24]}",
                 kind=kind,
@@ -347,6 +364,10 @@ class EmulatorBackend:
                 outcome=outcome or self.faults.outcome_for(labels),
                 output_bytes=self.faults.output_bytes,
                 continues=continues,
+                attachments=attachments,
+                loop=turn.loop,
+                plan=turn.plan,
+                violate=violate,
             )
             script = build_script(spec)
             echo = {k: body[k] for k in ECHO_FIELDS if k in body}
@@ -369,6 +390,7 @@ class EmulatorBackend:
                 self._created += 1
                 for key, value in labels.items():
                     self._by_label[f"{key}={value}"] += 1
+            self.turns.created(prev_id, turn, spec, script)
             if (self._created + self._fired) % 1024 == 0:
                 self._sweep(now)
             # POST returns the output steps only; GET adds the input.

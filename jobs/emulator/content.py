@@ -16,8 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# Fixed token costs of non-text input parts (roughly what Gemini charges per item).
-MEDIA_TOKENS = {"image": 258, "audio": 800, "video": 1500, "document": 560}
+MEDIA_KINDS = ("image", "audio", "video", "document")  # media.py checks and counts them
 THOUGHT_FACTOR = 3  # hidden reasoning is longer than the summary a client is shown
 _STOP_WORDS = (
     "a an and are as at be by can do does for from how i in is it its me my of on or our "
@@ -47,13 +46,6 @@ class Prompt:
     def excerpt(self) -> str:
         return excerpt(self.text or "(no text)", 80)
 
-    def input_tokens(self) -> dict[str, int]:
-        """Tokens by modality of this input (text plus fixed costs for media)."""
-        counts = {"text": tokens(self.text)}
-        for modality in self.media:
-            counts[modality] = counts.get(modality, 0) + MEDIA_TOKENS[modality]
-        return counts
-
 
 def excerpt(text: str, limit: int) -> str:
     text = " ".join(text.split())
@@ -69,7 +61,7 @@ def read_prompt(value: Any) -> Prompt:
         kind = item.get("type", "text" if "text" in item else None)
         if kind == "text":
             texts.append(str(item.get("text", "")))
-        elif kind in MEDIA_TOKENS:
+        elif kind in MEDIA_KINDS:
             prompt.media.append(kind)
 
     def step(item: dict[str, Any]) -> None:
@@ -155,9 +147,14 @@ def _sentences(rng: random.Random, words: list[str], count: int) -> list[str]:
 
 
 def model_answer(
-    rng: random.Random, prompt: Prompt, system_instruction: str, history: tuple[str, ...]
+    rng: random.Random,
+    prompt: Prompt,
+    system_instruction: str,
+    history: tuple[str, ...],
+    material: str = "",
 ) -> str:
-    """A short, plausible answer that shows the prompt, the instruction and the turn it is in."""
+    """A short, plausible answer that shows the prompt, the instruction, the turn it is in and
+    the attached material (`material`: a sentence naming each attachment)."""
     words = keywords(prompt.text)
     parts = [turn_line(history)]
     if system_instruction:
@@ -167,7 +164,9 @@ def model_answer(
         parts.append(f'Here is my answer to "{prompt.excerpt}".\n\n')
     for result in prompt.function_results:
         parts.append(f"The function call came back: {result}.\n\n")
-    if prompt.media:
+    if material:
+        parts.append(material + "\n\n")
+    elif prompt.media:
         parts.append(f"I looked at the attached {', '.join(prompt.media)} as well.\n\n")
     paragraphs = rng.randint(1, 3)
     for _ in range(paragraphs):
@@ -184,33 +183,6 @@ def model_thought(rng: random.Random, prompt: Prompt) -> str:
         f'"{excerpt(prompt.text or words[0], 50)}" is really asking, and which points about '
         f"{', '.join(words)} matter most for a clear answer."
     )
-
-
-def json_answer(rng: random.Random, schema: Any, prompt: Prompt) -> str:
-    """A JSON document shaped by a (simple) JSON schema, for response_format requests."""
-
-    def fill(node: Any, name: str, depth: int) -> Any:
-        if not isinstance(node, dict) or depth > 6:
-            return prompt.excerpt
-        kind = node.get("type")
-        if isinstance(kind, list):
-            kind = next((k for k in kind if k != "null"), "string")
-        if "enum" in node and node["enum"]:
-            return rng.choice(node["enum"])
-        if kind == "object" or "properties" in node:
-            props = node.get("properties") or {}
-            return {key: fill(sub, key, depth + 1) for key, sub in props.items()}
-        if kind == "array":
-            return [fill(node.get("items") or {}, name, depth + 1) for _ in range(2)]
-        if kind == "integer":
-            return rng.randint(1, 100)
-        if kind == "number":
-            return round(rng.uniform(0, 100), 2)
-        if kind == "boolean":
-            return rng.random() < 0.5
-        return f"{name}: {' '.join(keywords(prompt.text, 3))}"
-
-    return json.dumps(fill(schema or {"type": "object"}, "answer", 0), indent=2)
 
 
 def filler(size: int, seed: int) -> str:
@@ -290,9 +262,13 @@ def research_report(
     system_instruction: str,
     minutes: int,
     searches: int,
+    material: list[str] | tuple[str, ...] = (),
+    plan: list[str] | tuple[str, ...] = (),
+    words: list[str] | None = None,
 ) -> str:
-    """A multi-section Markdown report ending with a Sources section."""
-    words = keywords(prompt.text, 5)
+    """A multi-section Markdown report ending with a Sources section; the material it was given
+    and the plan it followed (collaborative planning) each get a section."""
+    words = words or keywords(prompt.text, 5)
     title = " ".join(w.capitalize() for w in words[:4])
     n_sources = rng.randint(6, 12)
     out = [f"# {title}: a research report\n"]
@@ -304,6 +280,14 @@ def research_report(
         out.append(turn_line(history) + "This report builds on that earlier work.\n")
     if system_instruction:
         out.append(f'Written following your instruction: "{excerpt(system_instruction, 80)}".\n')
+    if material:
+        out.append("## Material provided\n")
+        out.extend(f"- {line}" for line in material)
+        out.append("")
+    if plan:
+        out.append("## Research plan followed\n")
+        out.extend(f"{n}. {step}" for n, step in enumerate(plan, 1))
+        out.append("")
     out.append("## Executive summary\n")
     out.append(
         f'This report answers "{prompt.excerpt}". ' + " ".join(_sentences(rng, words, 4)) + "\n"

@@ -22,14 +22,22 @@ Kinds, and when they act:
 - `forbidden_after_create`  a `get` (or stream) of an interaction younger than `seconds` (by the
                       emulator's clock) answers 403 PERMISSION_DENIED, as the real service was seen
                       to do right after a create.
+`cancel_not_found()` is a `fail` rule on `cancel` with 404: the live interaction is not cancelled.
+
+Kinds of the newer surfaces (asked for with `take`, by files.py, turns.py and triggers.py):
+- `upload_refused`    the `after_events`-th chunk (default 1) of an upload is answered `status`
+                      (default 503) and the upload session ends: an upload refused mid-way.
+- `file_failed`       an uploaded file ends FAILED instead of ACTIVE once processed.
+- `schema_violation`  a reply with a JSON schema breaks it: `mode` missing_required (default),
+                      wrong_type or not_json; `label` narrows it as for `outcome`.
+- `stale_call`        a continuation carrying function results is refused 400, as if a call id
+                      were stale.
+- `plan_expiry`       a research plan turn older than `seconds` (simulated) cannot be continued:
+                      `status` 400 (default, FAILED_PRECONDITION) or 404 (NOT_FOUND).
 - `trigger_failure`   a trigger's next firings (of one trigger, or any) fail: `mode` `interaction`
                       (the interaction is created and ends failed) or `create` (no interaction is
                       created; the execution fails at once).
-`cancel_not_found()` is a `fail` rule on `cancel` with 404: the live interaction is not cancelled.
-
-Retention: interactions are forgotten `retention` emulated seconds after creation. The default is
-the service's for the key's `tier`: 1 day on the free tier, 55 days on a paid one (the default
-tier); setting `tier` sets `retention` to its default, and `retention` overrides it.
+Retention: interactions are forgotten `retention` emulated seconds after creation (see `set_tier`).
 """
 
 from __future__ import annotations
@@ -52,10 +60,16 @@ KINDS = (
     "duplicate_event",
     "outcome",
     "forbidden_after_create",
+    "upload_refused",
+    "file_failed",
+    "schema_violation",
+    "stale_call",
+    "plan_expiry",
     "trigger_failure",
 )
+RULE_OPS = (*OPERATIONS, "upload")  # `upload`: the Files API's upload requests
+VIOLATION_MODES = ("missing_required", "wrong_type", "not_json")
 TIERS = {"free": 86400.0, "paid": 55 * 86400.0}  # retention of each tier, in seconds
-TRIGGER_FAILURE_MODES = ("interaction", "create")
 MALFORMED_KINDS = ("html_502", "invalid_json", "missing_fields")
 CUT_MODES = ("abort", "eof", "text_503")
 STREAM_KINDS = ("cut_stream", "stall_resume", "duplicate_event")
@@ -137,7 +151,8 @@ class FaultPlan:
             self.output_bytes: int | None = None
 
     def set_tier(self, tier: str) -> None:
-        """The key's tier, and with it the retention the service applies (ValueError if unknown)."""
+        """The key's tier, and with it the service's retention: 1 day on the free tier, 55 days on
+        a paid one (the default); `retention` set afterwards overrides it. ValueError if unknown."""
         if tier not in TIERS:
             raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
         self.tier = tier
@@ -286,36 +301,33 @@ class FaultPlan:
                     return EmulatorError(403, None, "The caller does not have permission.")
         return None
 
-    def fail_executions(
-        self,
-        times: int | None = 1,
-        *,
-        mode: str = "interaction",
-        trigger: str | None = None,
-        rate: float | None = None,
-        message: str | None = None,
-    ) -> FaultRule:
-        """The next `times` firings (of `trigger`, or of any) fail: their interaction ends failed
-        (`mode="interaction"`), or none is created (`mode="create"`)."""
-        return self.add(
-            kind="trigger_failure",
-            mode=mode,
-            trigger=trigger,
-            times=times,
-            rate=rate,
-            message=message,
-        )
+    def fail_executions(self, times: int | None = 1, **fields: Any) -> FaultRule:
+        """The next `times` trigger firings fail (`mode` interaction or create, `trigger`, `rate`,
+        `message`); triggers.py asks with `take("trigger_failure", "*", match=...)`."""
+        return self.add(kind="trigger_failure", times=times, **fields)
 
-    def execution_failure(self, trigger_id: str) -> tuple[str, str | None] | None:
-        """(mode, message) if a `trigger_failure` rule fires for a firing of this trigger."""
+    def take(
+        self,
+        kind: str,
+        op: str,
+        *,
+        labels: dict[str, str] | None = None,
+        match: Any = None,
+    ) -> FaultRule | None:
+        """The first rule of `kind` for `op` that fires (its label, if any, among `labels`, and
+        `match(rule)` true when given); None when none does."""
         if not self._rules:
             return None
         with self._lock:
-            for rule in self._matching("trigger_failure", "*"):
-                if rule.trigger not in (None, trigger_id):
+            for rule in self._matching(kind, op):
+                if rule.label is not None:
+                    key, _, value = rule.label.partition("=")
+                    if (labels or {}).get(key) != value:
+                        continue
+                if match is not None and not match(rule):
                     continue
                 if self._fire(rule):
-                    return str(rule.mode), rule.message
+                    return rule
         return None
 
     def add(self, spec: dict[str, Any] | None = None, /, **kwargs: Any) -> FaultRule:
@@ -490,9 +502,10 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
     kind = data.get("kind")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    op = data.get("op", "create" if kind == "outcome" else "*")
-    if op != "*" and op not in OPERATIONS:
-        raise ValueError(f"op must be one of {', '.join(OPERATIONS)} or *, got {op!r}")
+    implied = {"outcome": "create", "upload_refused": "upload", "file_failed": "upload"}
+    op = data.get("op", implied.get(kind, "create" if kind in _CREATE_KINDS else "*"))
+    if op != "*" and op not in RULE_OPS:
+        raise ValueError(f"op must be one of {', '.join(RULE_OPS)} or *, got {op!r}")
     if kind == "trigger_failure" and op != "*":
         raise ValueError(
             "a trigger_failure rule acts on firings, not on an operation: leave op out"
@@ -529,6 +542,8 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
         default = 2 if kind == "stall_resume" else 1
         rule.after_events = _number(data, "after_events", int)
         rule.after_events = default if rule.after_events is None else rule.after_events
+    elif kind in _NEWER_KINDS:
+        _newer_rule(kind, data, rule)
     elif kind == "outcome":
         status = data.get("status")
         if not isinstance(status, str) or not status:
@@ -540,10 +555,40 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
         rule.label = label
     elif kind == "trigger_failure":
         rule.mode = data.get("mode", "interaction")
-        if rule.mode not in TRIGGER_FAILURE_MODES:
-            raise ValueError(f"mode must be one of {', '.join(TRIGGER_FAILURE_MODES)}")
+        if rule.mode not in ("interaction", "create"):
+            raise ValueError("mode must be one of interaction, create")
         trigger = data.get("trigger")
         if trigger is not None and (not isinstance(trigger, str) or not trigger):
             raise ValueError(f"trigger must be a trigger id, got {trigger!r}")
         rule.trigger = trigger
     return rule
+
+
+_CREATE_KINDS = ("schema_violation", "stale_call", "plan_expiry")
+_NEWER_KINDS = ("upload_refused", "file_failed", *_CREATE_KINDS)
+
+
+def _newer_rule(kind: str, data: dict[str, Any], rule: FaultRule) -> None:
+    """The fields of the kinds added for files, schemas and turns (see the module docstring)."""
+    if kind == "upload_refused":
+        rule.after_events = _number(data, "after_events", int, minimum=1)
+        status = _number(data, "status", int, minimum=100)
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400-599), got {status!r}")
+        rule.status = status
+    elif kind == "schema_violation":
+        rule.mode = data.get("mode", "missing_required")
+        if rule.mode not in VIOLATION_MODES:
+            raise ValueError(f"mode must be one of {', '.join(VIOLATION_MODES)}")
+        label = data.get("label")
+        if label is not None and (not isinstance(label, str) or "=" not in label):
+            raise ValueError(f"label must look like key=value, got {label!r}")
+        rule.label = label
+    elif kind == "plan_expiry":
+        rule.seconds = _number(data, "seconds", float)
+        if rule.seconds is None:
+            raise ValueError("plan_expiry needs seconds")
+        status = _number(data, "status", int, minimum=100)
+        if status not in (None, 400, 404):
+            raise ValueError(f"plan_expiry status must be 400 or 404, got {status!r}")
+        rule.status = status

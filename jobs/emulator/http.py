@@ -25,6 +25,7 @@ from jobs.clock import SystemClock
 from jobs.emulator.backend import EmulatorBackend, Reply
 from jobs.emulator.errors import EmulatorError, invalid_argument
 from jobs.emulator.faults import StreamFaults
+from jobs.emulator.files_http import FilesHttp
 
 POLL = 0.02  # seconds between looks at the clock while a stream waits for its next event
 RECHECK = 0.5  # seconds after which a waiting stream asks again anyway (cancel, delete)
@@ -273,7 +274,8 @@ class EmulatorApp:
         ]
         # control first: "/_emulator/webhooks/faults" would otherwise match "/{version}/webhooks/{name}"
         handlers = {HTTPException: self._http_error, Exception: self._crash}
-        self.asgi = Starlette(routes=control + api + vertex, exception_handlers=handlers)  # type: ignore[arg-type]
+        files = FilesHttp(self).routes()  # the Files API (files.py)
+        self.asgi = Starlette(routes=control + api + files + vertex, exception_handlers=handlers)  # type: ignore[arg-type]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from jobs.emulator import content as c
+from jobs.emulator import planning, rounds, schemas
 from jobs.emulator import tools as tl
 from jobs.emulator.script import STALLED, Context, Item, Script, Spec
 
@@ -49,12 +50,12 @@ def build_script(spec: Spec) -> Script:
         items.append(Item("failure", start, start + 0.5, deltas=0))
         items.append(Item("error", start + 0.5))
         end = start + 0.5
-    elif ctx.final == "requires_action":
-        name, arguments = _function_call(spec, ctx)
-        ctx.call = (name, arguments)
-        chunks = len(tl.argument_chunks(arguments))
-        items.append(Item("call", start, start + 0.5, deltas=chunks, arg=name))
-        end = start + 0.5
+    elif ctx.final == "requires_action" and not ctx.plan_turn:
+        ctx.calls = _function_calls(spec, ctx)
+        for n, (_, _, arguments) in enumerate(ctx.calls):  # parallel calls: one step each
+            chunks = len(tl.argument_chunks(arguments))
+            items.append(Item("call", start + 0.5 * n, start + 0.5 * (n + 1), deltas=chunks, arg=n))  # fmt: skip
+        end = start + 0.5 * len(ctx.calls)
     if ctx.final not in STALLED:
         # every status change is announced, the last one just before the completion event
         items.append(Item("settled", end + 0.1))
@@ -63,6 +64,8 @@ def build_script(spec: Spec) -> Script:
 
 
 def _research(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], t: float, gen: dict[str, Any]) -> tuple[float, float]:  # fmt: skip
+    if spec.plan is not None and spec.plan.stage == "propose":
+        return _plan_turn(spec, ctx, rng, items, t)
     total = rng.uniform(300.0, 1500.0)
     ctx.thoughts = max(2, int(total / 40))
     count = 0
@@ -82,11 +85,30 @@ def _research(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], t
     _decide(spec, ctx, spec.outcome)
     if ctx.final not in ("failed", "requires_action") and ctx.final not in STALLED:
         size = spec.output_bytes
+        ctx.text = _structured(spec, ctx, c.read_prompt(spec.input))
         chunks = OUTPUT_CHUNKS if size is None else _chunks(size)
+        if ctx.text is not None:
+            chunks = _chunks(len(ctx.text))
         if chunks:
-            ctx.annotate = size is None  # the report's [n] markers become citations
+            ctx.annotate = size is None and ctx.text is None  # the report's [n] become citations
             items.append(Item("output", start, end, deltas=chunks + ctx.annotate))
     return start, end
+
+
+def _plan_turn(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], t: float) -> tuple[float, float]:  # fmt: skip
+    """A collaborative-planning turn: two thoughts, then the plan (planning.py)."""
+    assert spec.plan is not None
+    ctx.plan_turn = True
+    for n in range(2):
+        gap = rng.uniform(20.0, 45.0)
+        items.append(Item("thought", t, t + gap * 0.8, deltas=2 if ctx.show else 1, arg=n))
+        t += gap
+    _decide(spec, ctx, spec.outcome or spec.plan.ends)
+    end = t + 15.0
+    if ctx.final in ("completed", "requires_action"):
+        ctx.text = planning.plan_text(spec.plan)
+        items.append(Item("output", t, end, deltas=_chunks(len(ctx.text))))
+    return t, end
 
 
 def _model(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], queued: float, gen: dict[str, Any]) -> tuple[float, float]:  # fmt: skip
@@ -95,10 +117,7 @@ def _model(spec: Spec, ctx: Context, rng: random.Random, items: list[Item], queu
     tools = spec.tools or []
     searching = "google_search" in tl.declared_types(tools)
     builtins = tl.builtin_tools(tools)
-    if spec.continues:
-        text = _continuation(spec.continues)
-    else:
-        text = _model_text(spec, random.Random(ctx.seed + 1), prompt)
+    text = _continuation(spec.continues) if spec.continues else _model_text(spec, ctx, prompt)
     outcome = spec.outcome
     if outcome is None and _called_function(spec, prompt):
         outcome = "requires_action"
@@ -167,14 +186,25 @@ def _continuation(previous: Spec) -> str:
     return text[max(1, len(text) // 2) :]
 
 
-def _model_text(spec: Spec, rng: random.Random, prompt: c.Prompt) -> str:
-    fmt = spec.response_format
-    for item in fmt if isinstance(fmt, list) else [fmt]:
-        if isinstance(item, dict) and item.get("mime_type") == "application/json":
-            return c.json_answer(rng, item.get("schema"), prompt)
-    if spec.response_mime_type == "application/json":
-        return c.json_answer(rng, None, prompt)
-    return c.model_answer(rng, prompt, spec.system_instruction, spec.history)
+def _structured(spec: Spec, ctx: Context, prompt: c.Prompt) -> str | None:
+    """The JSON reply a response_format schema asks for (broken by a schema_violation fault)."""
+    wanted, schema = schemas.schema_of(spec.response_format, spec.response_mime_type)
+    if not wanted or spec.output_bytes is not None:
+        return None
+    return schemas.answer(schema, prompt.text, ctx.seed + 1, spec.violate)
+
+
+def _model_text(spec: Spec, ctx: Context, prompt: c.Prompt) -> str:
+    structured = _structured(spec, ctx, prompt)
+    if structured is not None:
+        return structured
+    loop = spec.loop
+    described = [a.describe(n) for n, a in enumerate(spec.attachments, 1)]
+    if loop is not None and loop.results:  # the last round's results are in: answer the task
+        prompt = c.Prompt(text=loop.task, function_results=list(loop.results))
+        described = described or list(loop.material)  # what the task came with, turns ago
+    material = " ".join(f"I read the attached {line}." for line in described)
+    return c.model_answer(random.Random(ctx.seed + 1), prompt, spec.system_instruction, spec.history, material)  # fmt: skip
 
 
 def _tool_choice(spec: Spec) -> object:
@@ -183,18 +213,25 @@ def _tool_choice(spec: Spec) -> object:
 
 
 def _called_function(spec: Spec, prompt: c.Prompt) -> bool:
-    """A model calls a declared function when the prompt names it or shares a telling word with
-    it (and no function result came back yet); tool_choice "any" forces a call."""
+    """Whether this turn asks for function calls: a round of its loop is due and a declared
+    function fits the task (or tool_choice forces one); without a loop, when the prompt names a
+    function or hints at one and no function result came back yet."""
+    if spec.loop is not None:
+        return bool(rounds.calls_for(spec.loop, spec.tools, _tool_choice(spec)))
     if prompt.function_results:
         return False
     return tl.choose_function(spec.tools, prompt.text, _tool_choice(spec)) is not None
 
 
-def _function_call(spec: Spec, ctx: Context) -> tuple[str, dict[str, object]]:
-    """The name and schema-valid arguments of the call a requires_action interaction makes."""
+def _function_calls(spec: Spec, ctx: Context) -> list[tuple[str, str, dict[str, object]]]:
+    """(id, name, schema-valid arguments) of every call a requires_action turn makes."""
+    base = f"call_{ctx.seed % 10**10:010d}"
+    if spec.loop is not None and (chosen := rounds.calls_for(spec.loop, spec.tools, _tool_choice(spec))):  # fmt: skip
+        task, seed = spec.loop.task, ctx.seed + 101 * (spec.loop.round - 1)
+        return [(base if n == 0 else f"{base}_{n}", tool["name"], tl.function_arguments(tool, task, seed + n)) for n, tool in enumerate(chosen)]  # fmt: skip
     prompt = c.read_prompt(spec.input).text
     tool = tl.choose_function(spec.tools, prompt, _tool_choice(spec))
     if tool is None:
         declared = tl.functions(spec.tools)
         tool = declared[0] if declared else {"name": "lookup", "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}  # fmt: skip
-    return tool["name"], tl.function_arguments(tool, prompt, ctx.seed)
+    return [(base, tool["name"], tl.function_arguments(tool, prompt, ctx.seed))]

@@ -26,6 +26,7 @@ from itertools import accumulate
 from typing import Any
 
 from jobs.emulator import content as c
+from jobs.emulator import media, planning, rounds
 from jobs.emulator import tools as tl
 
 STALLED = ("queued", "in_progress")  # a forced outcome in these never ends: a stuck job
@@ -53,6 +54,10 @@ class Spec:
     outcome: str | None = None
     output_bytes: int | None = None
     continues: Spec | None = None  # the interaction whose cut-short answer this one finishes
+    attachments: tuple[media.Attachment, ...] = ()  # the input's media blocks, described
+    loop: rounds.Loop | None = None  # function-call rounds (rounds.py)
+    plan: planning.Plan | None = None  # collaborative planning (planning.py)
+    violate: str | None = None  # a schema_violation fault's mode
 
     @property
     def is_research(self) -> bool:
@@ -93,7 +98,8 @@ class Context:
     errors: list[Payload] | None = None
     token: str | None = None  # continuation token
     annotate: bool = False  # the output ends with a text_annotation_delta (citations)
-    call: tuple[str, dict[str, Any]] | None = None  # (name, arguments) of a function call
+    calls: list[tuple[str, str, dict[str, Any]]] | None = None  # (id, name, arguments) asked for
+    plan_turn: bool = False  # this turn shows a research plan (planning.py)
 
 
 class Script:
@@ -221,15 +227,21 @@ class Script:
 
     @functools.cached_property
     def _prompt(self) -> c.Prompt:
+        if self.spec.plan is not None:  # "yes" is not what the research is about
+            return c.Prompt(text=self.spec.plan.subject)
         return c.read_prompt(self.spec.input)
 
     @functools.cached_property
     def _words(self) -> list[str]:
+        if self.spec.plan is not None:
+            return self.spec.plan.keywords(5)
         return c.keywords(self._prompt.text, 5)
 
     def _step_thought(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
         rng = random.Random(self.ctx.seed * 7919 + item.arg)
-        if self.spec.is_research:
+        if self.ctx.plan_turn and self.spec.plan is not None:
+            text = planning.thought(item.arg, self.spec.plan)
+        elif self.spec.is_research:
             text = c.research_thought(rng, item.arg, self.ctx.thoughts, self._prompt.excerpt, self._words)  # fmt: skip
         else:
             text = c.model_thought(rng, self._prompt)
@@ -270,7 +282,9 @@ class Script:
         spec, seed = self.spec, self.ctx.seed
         if spec.output_bytes is not None:
             return c.filler(spec.output_bytes, seed)
-        report = c.research_report(random.Random(seed + 1), self._prompt, spec.name, spec.history, spec.system_instruction, self.ctx.minutes, self.ctx.searches)  # fmt: skip
+        followed = planning.steps(spec.plan) if spec.plan is not None else []
+        material = [a.describe(n) for n, a in enumerate(spec.attachments, 1)]
+        report = c.research_report(random.Random(seed + 1), self._prompt, spec.name, spec.history, spec.system_instruction, self.ctx.minutes, self.ctx.searches, material, followed, self._words)  # fmt: skip
         return report if self.final_status == "completed" else report[: max(1, len(report) // 2)]
 
     def _step_output(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
@@ -297,18 +311,18 @@ class Script:
 
     def _step_call(self, item: Item) -> tuple[Payload, list[Payload], Payload]:
         """A function call: id and name first, then its arguments as raw JSON chunks."""
-        call_id = f"call_{self.ctx.seed % 10**10:010d}"
-        arguments = self.ctx.call[1] if self.ctx.call else {}
+        call_id, name, arguments = (self.ctx.calls or [])[item.arg]
         deltas = [{"type": "arguments_delta", "arguments": chunk} for chunk in tl.argument_chunks(arguments)]  # fmt: skip
-        return {"type": "function_call", "id": call_id, "name": item.arg, "arguments": {}}, deltas, {}  # fmt: skip
+        return {"type": "function_call", "id": call_id, "name": name, "arguments": {}}, deltas, {}  # fmt: skip
 
 
 def usage_for(
     spec: Spec, output: int, thought: int, tool_use: int, searches: int
 ) -> dict[str, Any]:
     """The usage of an interaction that produced these counts (input side from the spec)."""
-    by_modality = c.read_prompt(spec.input).input_tokens()
-    by_modality["text"] += c.tokens(spec.system_instruction)
+    by_modality = {"text": c.tokens(c.read_prompt(spec.input).text) + c.tokens(spec.system_instruction)}  # fmt: skip
+    for attachment in spec.attachments:
+        by_modality[attachment.kind] = by_modality.get(attachment.kind, 0) + attachment.tokens
     return c.usage_totals(by_modality, spec.history_tokens, {"text": output}, thought, tool_use, searches)  # fmt: skip
 
 

@@ -44,27 +44,34 @@ def functions(tools: Any) -> list[Payload]:
 
 
 def choose_function(tools: Any, prompt: str, tool_choice: Any = None) -> Payload | None:
-    """The function the model calls: one the prompt names, else one whose name or description
-    shares a telling word with the prompt ("weather" for get_weather); None when none fits.
-    `tool_choice` "any" (or {"mode": "any"}) forces a call, "none" forbids one."""
+    """The function the model calls first (see `choose_functions`); None when none fits."""
+    chosen = choose_functions(tools, prompt, tool_choice)
+    return chosen[0] if chosen else None
+
+
+def choose_functions(tools: Any, prompt: str, tool_choice: Any = None) -> list[Payload]:
+    """The functions the model calls, in parallel: those the prompt names, then those whose name
+    shares a telling word with the prompt ("weather" for get_weather). `tool_choice` "any" (or
+    {"mode": "any"}) forces a call of the first declared one when none fits; "none" forbids."""
     declared = functions(tools)
     mode = tool_choice.get("mode") if isinstance(tool_choice, dict) else tool_choice
     mode = str(mode).lower() if mode else "auto"
     if not declared or mode == "none":
-        return None
+        return []
     text = prompt.lower()
-    for tool in declared:
-        if tool["name"].lower() in text:
-            return tool
+    named = [tool for tool in declared if tool["name"].lower() in text]
     words = set(re.findall(r"[a-z][a-z0-9]{2,}", text)) - _NAME_NOISE
+    telling = []
     for tool in declared:
         name_words = set(re.split(r"[_\-\s]+|(?<=[a-z])(?=[A-Z])", tool["name"]))
-        telling = {w.lower() for w in name_words if len(w) > 3} - _NAME_NOISE
-        if telling & words:
-            return tool
-    if mode in ("any", "validated"):
-        return declared[0]
-    return None
+        if (
+            tool not in named
+            and ({w.lower() for w in name_words if len(w) > 3} - _NAME_NOISE) & words
+        ):
+            telling.append(tool)
+    if named or telling:
+        return named + telling
+    return [declared[0]] if mode in ("any", "validated") else []
 
 
 # --- function-call arguments -----------------------------------------------------------------------
@@ -76,6 +83,11 @@ def function_arguments(tool: Payload, prompt: str, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     value = _fill(schema, "arguments", prompt, rng, 0, schema)
     return value if isinstance(value, dict) else {}
+
+
+def schema_value(schema: Any, prompt: str, seed: int) -> Any:
+    """A value that satisfies a JSON schema (a response_format's), derived from the prompt."""
+    return _fill(schema, "answer", prompt, random.Random(seed), 0, schema)
 
 
 def _kind(node: dict[str, Any]) -> str | None:

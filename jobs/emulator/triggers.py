@@ -447,7 +447,10 @@ class TriggerService:
                 execution.status, execution.ended = "skipped", at
                 return execution
         execution.started = trigger.last_run = at
-        failure = self.backend.faults.execution_failure(trigger.id)
+        rule = self.backend.faults.take(
+            "trigger_failure", "*", match=lambda r: r.trigger in (None, trigger.id)
+        )
+        failure = (str(rule.mode), rule.message) if rule is not None else None
         try:
             if failure is not None and failure[0] == "create":
                 raise EmulatorError(

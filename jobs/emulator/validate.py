@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.emulator import media
 from jobs.emulator.errors import EmulatorError, invalid_argument
 from jobs.emulator.script import STEP_TYPES
 
@@ -52,8 +53,8 @@ def _check_content(item: Any, where: str) -> None:
         )
     if kind == "text" and not isinstance(item.get("text"), str):
         raise _type_error(f"{where}.text", "a string")
-    if kind != "text" and not (item.get("data") or item.get("uri")):
-        raise invalid_argument(f"'{where}' needs data or uri.", where)
+    if kind != "text":
+        media.check_block(item, where)
 
 
 def check_input(value: Any) -> None:
@@ -73,6 +74,8 @@ def check_input(value: Any) -> None:
                     raise _type_error(f"input[{n}].content", "a list of content objects")
                 for m, part in enumerate(parts):
                     _check_content(part, f"input[{n}].content[{m}]")
+            elif step["type"] == "function_result" and not isinstance(step.get("call_id"), str):
+                raise _type_error(f"input[{n}].call_id", "the id of the function call answered")
         return
     for n, item in enumerate(value):
         _check_content(item, f"input[{n}]")

@@ -304,9 +304,16 @@ def test_stats_shape_and_reset(backend, clock):
 
 
 def test_configure_rejects_bad_values(backend):
-    for bad in ({"speed": 0}, {"speed": -1}, {"latency": -1}, {"retention": "soon"}, {"nope": 1}):
+    bad_ones = (
+        {"speed": 0}, {"speed": -1}, {"latency": -1}, {"retention": "soon"}, {"nope": 1},
+        {"function_rounds": 0}, {"function_rounds": 2.5}, {"parallel_calls": "yes"},
+        {"plan_status": "failed"}, {"file_ttl": 0}, {"missing_file_status": 500},
+        {"inline_limit_bytes": "big"}, {"function_rounds": 3, "file_ttl": -5},
+    )  # fmt: skip
+    for bad in bad_ones:
         with pytest.raises(ValueError):
             backend.configure(**bad)
+    assert backend.configure()["function_rounds"] == 1  # nothing of a refused call was applied
     assert backend.configure(retention=10)["retention"] == 10
     assert backend.configure(retention=-1)["retention"] is None
 

@@ -122,6 +122,12 @@ def test_outcomes_by_count_and_by_label():
         {"kind": "outcome"},
         {"kind": "outcome", "status": "failed", "label": "no-equals"},
         {"kind": "fail", "status": 500, "colour": "red"},
+        {"kind": "upload_refused", "status": 200},
+        {"kind": "upload_refused", "after_events": 0},
+        {"kind": "schema_violation", "mode": "explode"},
+        {"kind": "schema_violation", "label": "no-equals"},
+        {"kind": "plan_expiry"},
+        {"kind": "plan_expiry", "seconds": 10, "status": 500},
     ],
 )
 def test_invalid_rules_are_refused(spec):
@@ -129,6 +135,20 @@ def test_invalid_rules_are_refused(spec):
     with pytest.raises(ValueError):
         plan.add(spec)
     assert plan.rules() == []
+
+
+def test_take_fires_the_newer_kinds_by_label_and_match():
+    plan = FaultPlan()
+    assert plan.add(kind="upload_refused").op == "upload"
+    assert plan.add(kind="stale_call", times=1).op == "create"
+    plan.add(kind="schema_violation", label="row=2", times=None)
+    plan.add(kind="plan_expiry", seconds=60)
+    assert plan.take("schema_violation", "create", labels={"row": "1"}) is None
+    assert plan.take("schema_violation", "create", labels={"row": "2"}).mode == "missing_required"
+    assert plan.take("stale_call", "create") is not None
+    assert plan.take("stale_call", "create") is None  # times=1
+    assert plan.take("plan_expiry", "create", match=lambda r: r.seconds <= 30) is None
+    assert plan.take("plan_expiry", "create", match=lambda r: r.seconds <= 90).status is None
 
 
 def test_reset_and_remove():

@@ -189,6 +189,16 @@ def test_control_config_stats_reset_and_clock(emulator, clock):
         "output_bytes": None,
         "live_usage": False,
         "quotas": {},
+        "file_ttl": 172800.0,
+        "file_limit_bytes": 2 * 1024**3,
+        "project_limit_bytes": 20 * 1024**3,
+        "inline_limit_bytes": 100 * 1024**2,
+        "inline_pdf_limit_bytes": 50 * 1024**2,
+        "file_processing": None,
+        "missing_file_status": 403,
+        "function_rounds": 1,
+        "parallel_calls": True,
+        "plan_status": "completed",
     }
     assert post(base, "/_emulator/config", {"speed": -1}).status_code == 400
     assert post(base, "/_emulator/config", {"warp": 9}).status_code == 400

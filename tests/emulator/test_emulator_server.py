@@ -154,6 +154,21 @@ def test_cli_flags_for_tier_quotas_and_trigger_faults(fake_serve):
     assert fake_serve["backend"].configure()["retention"] == 3600  # --retention overrides
 
 
+def test_cli_sets_any_knob_and_any_fault_rule(fake_serve):
+    result = CliRunner().invoke(
+        emulator_command,
+        ["--set", "function_rounds=3", "--set", "plan_status=requires_action", "--set", "file_ttl=600",
+         "--fault", '{"kind": "upload_refused", "after_events": 2, "times": 1}',
+         "--fault", '{"kind": "plan_expiry", "seconds": 3600, "status": 404}'],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Faults: 2 rule(s) active" in result.output
+    backend = fake_serve["backend"]
+    config = backend.configure()
+    assert (config["function_rounds"], config["plan_status"], config["file_ttl"]) == (3, "requires_action", 600)  # fmt: skip
+    assert [r["kind"] for r in backend.faults.rules()] == ["upload_refused", "plan_expiry"]
+
+
 def test_cli_warns_on_a_non_loopback_host(fake_serve):
     result = CliRunner().invoke(emulator_command, ["--host", "0.0.0.0", "--api-key", "s3cret"])
     assert result.exit_code == 0
@@ -177,6 +192,10 @@ def test_cli_warns_on_a_non_loopback_host(fake_serve):
         (["--quota", "=5/min"], "--quota"),
         (["--fail-executions", "x"], "--fail-executions"),
         (["--fail-executions", "1:explode"], "--fail-executions"),
+        (["--set", "function_rounds=0"], "--set"),
+        (["--set", "warp"], "--set"),
+        (["--fault", '{"kind": "explode"}'], "--fault"),
+        (["--fault", "not json"], "--fault"),
     ],
 )
 def test_cli_rejects_bad_flags(fake_serve, args, hint):
