@@ -70,6 +70,7 @@ FAULT_OPTIONS = (
     "outcome_label",
     "cancel_not_found",
     "forbidden_after_create",
+    "fail_executions",
 )
 
 
@@ -170,7 +171,29 @@ def _spec(name: str, value: str, retry_after: float | None) -> dict[str, Any]:
         return {"kind": "fail", "op": "cancel", "status": 404, "times": _num(value, int, "N")}
     if name == "forbidden_after_create":
         return {"kind": "forbidden_after_create", "seconds": _num(value, float, "SECONDS")}
+    if name == "fail_executions":
+        times, *mode = _parts(value, (1, 2), "N[:interaction|create]")
+        if mode and mode[0] not in ("interaction", "create"):
+            raise click.BadParameter(f"mode must be interaction or create, got {mode[0]!r}")
+        return {"kind": "trigger_failure", "times": _num(times, int, "N"), "mode": (mode or ["interaction"])[0]}  # fmt: skip
     raise click.BadParameter(f"unknown fault option {name!r}")
+
+
+def _quotas(values: tuple[str, ...]) -> dict[str, str] | None:
+    """--quota NAME=LIMIT flags as the config's `quotas` (None when there are none)."""
+    from jobs.emulator.quotas import parse_limit
+
+    quotas = {}
+    for value in values:
+        name, _, limit = value.partition("=")
+        try:
+            if not name or not limit:
+                raise ValueError(f"expected NAME=LIMIT (e.g. deep-research-pro-preview-12-2025=5/min,2), got {value!r}")  # fmt: skip
+            parse_limit(limit)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--quota") from None
+        quotas[name] = limit
+    return quotas or None
 
 
 def _webhook_fault(value: str) -> dict[str, Any]:
@@ -238,13 +261,31 @@ def _is_loopback(host: str) -> bool:
     "--retention",
     default=None,
     type=click.FloatRange(min=0),
-    help="Simulated seconds after creation when interactions answer 404.",
+    help="Simulated seconds after creation when interactions answer 404 (default: the tier's).",
 )
 @click.option(
     "--output-bytes",
     default=None,
     type=click.IntRange(min=0),
     help="Make every model output exactly N bytes.",
+)
+@click.option(
+    "--tier",
+    type=click.Choice(["free", "paid"]),
+    default=None,
+    help="The key's tier: interactions are forgotten after 1 day (free) or 55 days (paid, the default); --retention overrides.",
+)
+@click.option(
+    "--quota",
+    multiple=True,
+    metavar="NAME=LIMIT",
+    help="A quota of a model or agent (or *: any other): creates per window and/or running at once, e.g. deep-research-pro-preview-12-2025=5/min,2 (429 with a retry delay beyond it).",
+)
+@click.option(
+    "--fail-executions",
+    multiple=True,
+    metavar="N[:interaction|create]",
+    help="The next N trigger firings fail: their interaction ends failed, or (create) none is made.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for fault rates.")
 @click.option(
@@ -371,6 +412,7 @@ def emulator_command(**options: Any) -> None:
     from jobs.emulator.server import serve
 
     specs = fault_specs(options)
+    quotas = _quotas(options["quota"])
     backend = EmulatorBackend(
         api_key=options["api_key"], speed=options["speed"], seed=options["seed"]
     )
@@ -379,6 +421,8 @@ def emulator_command(**options: Any) -> None:
         retention=options["retention"],
         output_bytes=options["output_bytes"],
         live_usage=options["live_usage"],
+        tier=options["tier"],
+        quotas=quotas,
     )
     try:
         backend.configure(**_settings(options["settings"]))

@@ -23,11 +23,14 @@ from jobs.clock import Clock, SystemClock
 from jobs.emulator import content, media, schemas
 from jobs.emulator import files as fs
 from jobs.emulator import script as sc
+from jobs.emulator.emulated_time import EmulatedTime
 from jobs.emulator.errors import EmulatorError, api_key_invalid, not_found, unauthenticated
-from jobs.emulator.faults import OPERATIONS, FaultPlan
+from jobs.emulator.faults import OPERATIONS, TIERS, FaultPlan
 from jobs.emulator.fold import cancel_tail
 from jobs.emulator.plan import build_script
+from jobs.emulator.quotas import QuotaBook, parse_limits
 from jobs.emulator.record import Record, ScriptCache
+from jobs.emulator.triggers import TriggerService
 from jobs.emulator.turns import KNOBS as TURN_KNOBS
 from jobs.emulator.turns import Turns
 from jobs.emulator.validate import ECHO_FIELDS, check_create
@@ -67,6 +70,9 @@ class EmulatorBackend:
         self._initial_speed = self._check_speed(speed)
         self.faults = FaultPlan(seed)
         self.webhooks = WebhookService(self.clock)
+        self.time = EmulatedTime(self.clock.now(), self._initial_speed)  # schedules, quotas
+        self.quotas = QuotaBook(self.time)
+        self.triggers = TriggerService(self)
         self.files = fs.FileStore(self.clock, self.faults, lambda: self._speed)  # the Files API
         self.turns = Turns(self.faults)  # function-call rounds and research plans
         self._lock = threading.RLock()
@@ -91,6 +97,7 @@ class EmulatorBackend:
     @speed.setter
     def speed(self, value: float) -> None:
         self._speed = self._check_speed(value)
+        self.time.set_speed(self.clock.now(), self._speed)
 
     def configure(
         self,
@@ -100,15 +107,21 @@ class EmulatorBackend:
         retention: float | None = None,
         output_bytes: int | None = None,
         live_usage: bool | None = None,
+        tier: str | None = None,
+        quotas: dict[str, Any] | None = None,
         **unknown: Any,
     ) -> dict[str, Any]:
         """Set the knobs given (ValueError on a bad value); returns them all. `retention` and
         `output_bytes` take -1 to switch them off; `live_usage` (for interactions created after)
-        makes a GET of a running interaction show the usage so far."""
+        makes a GET of a running interaction show the usage so far; `tier` (free, paid) sets the
+        retention to the service's for that tier; `quotas` replaces every quota (quotas.py)."""
         files = self.files.validated({k: unknown.pop(k) for k in list(unknown) if k in fs.KNOBS})
         turns = self.turns.validated({k: unknown.pop(k) for k in list(unknown) if k in TURN_KNOBS})
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        if tier is not None and tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
+        limits = parse_limits(quotas) if quotas is not None else None
         if live_usage is not None and not isinstance(live_usage, bool):
             raise ValueError(f"live_usage must be true or false, got {live_usage!r}")
         for name, value in (
@@ -129,16 +142,21 @@ class EmulatorBackend:
                 self.speed = speed
             if latency is not None:
                 self.faults.latency = float(latency)
+            if tier is not None:
+                self.faults.set_tier(tier)
             if retention is not None:
                 self.faults.retention = None if retention < 0 else float(retention)
             if output_bytes is not None:
                 self.faults.output_bytes = None if output_bytes < 0 else int(output_bytes)
             if live_usage is not None:
                 self.live_usage = live_usage
+            if limits is not None:
+                self.quotas.limits = limits
             self.files.apply(files)
             self.turns.apply(turns)
             more = {**self.files.config(), **self.turns.config()}
-            return {"speed": self._speed, **self.faults.config(), "live_usage": self.live_usage, **more}  # fmt: skip
+            quotas = {name: limit.text() for name, limit in self.quotas.limits.items()}
+            return {"speed": self._speed, **self.faults.config(), "live_usage": self.live_usage, **more, "quotas": quotas}  # fmt: skip
 
     def reset(self, clock: Clock | None = None) -> None:
         """Forget every interaction, counter and fault; optionally switch to another clock."""
@@ -153,8 +171,11 @@ class EmulatorBackend:
             self._responses: dict[str, Counter[str]] = {op: Counter() for op in OPERATIONS}
             self._by_label: Counter[str] = Counter()
             self._versions: Counter[str] = Counter()
-            self._created = self._expired = self._deleted = self._rejected = 0
+            self._created = self._expired = self._deleted = self._rejected = self._fired = 0
             self._speed = self._initial_speed
+            self.time.reset(self.clock.now(), self._speed)
+            self.quotas.reset()
+            self.triggers.reset()
             self.faults.reset()
             self.webhooks.reset(self.clock)
             self.files.reset(self.clock)
@@ -175,6 +196,7 @@ class EmulatorBackend:
 
     def perform(self, op: str, **args: Any) -> Reply:
         """Run one operation as the HTTP layer sees it: counted, faults applied."""
+        self.triggers.catch_up()  # firings due by now happen first, as on a service
         with self._lock:
             self._requests[op] += 1
         error = self.faults.before(op)
@@ -240,6 +262,7 @@ class EmulatorBackend:
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests per operation (attempts), real creates (per label), interactions."""
+        self.triggers.catch_up()
         with self._lock:
             now = self.clock.now()
             self._sweep(now)
@@ -252,7 +275,7 @@ class EmulatorBackend:
                 "interactions": {
                     "live": len(self._records),
                     "running": running,
-                    "total": self._created,
+                    "total": self._created + self._fired,
                     "expired": self._expired,
                     "deleted": self._deleted,
                 },
@@ -262,12 +285,15 @@ class EmulatorBackend:
                 **self.faults.config(),
                 "faults": self.faults.rules(),
                 "webhooks": self.webhooks.stats(),
+                "quotas": self.quotas.stats(now),
+                "triggers": self.triggers.stats(),
                 "files": self.files.stats(),
                 "turns": self.turns.stats(),
             }
 
     def list_interactions(self) -> list[dict[str, Any]]:
         """A summary of the stored interactions (a debugging aid; the real API has no list)."""
+        self.triggers.catch_up()
         with self._lock:
             now = self.clock.now()
             self._sweep(now)
@@ -282,10 +308,15 @@ class EmulatorBackend:
 
     # --- operations (called through perform) -----------------------------------------------------
 
-    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _create(
+        self, body: dict[str, Any], at: datetime | None = None, outcome: str | None = None
+    ) -> dict[str, Any]:
+        """`at` and `outcome` are a trigger's firing (`fire`): made as of that real moment."""
         check_create(body)
-        now = self.clock.now()
+        now = at or self.clock.now()
+        kind = "model" if "model" in body else "agent"
         with self._lock:
+            self.quotas.admit(body[kind], kind, now, fired=at is not None)
             history: tuple[str, ...] = ()
             context = 0
             continues = None
@@ -311,7 +342,6 @@ class EmulatorBackend:
             attachments = media.describe(body.get("input"), self.files.facts, self.files.limits)
             material = tuple(a.describe(n) for n, a in enumerate(attachments, 1))
             turn = self.turns.prepare(body, prev if prev_id is not None else None, self._scripts, now, material)  # fmt: skip
-            kind = "model" if "model" in body else "agent"
             labels = body.get("labels") or {}
             violate = None
             if schemas.schema_of(body.get("response_format"), body.get("response_mime_type"))[0]:
@@ -331,7 +361,7 @@ class EmulatorBackend:
                 history=history,
                 history_tokens=context,
                 background=bool(body.get("background")),
-                outcome=self.faults.outcome_for(labels),
+                outcome=outcome or self.faults.outcome_for(labels),
                 output_bytes=self.faults.output_bytes,
                 continues=continues,
                 attachments=attachments,
@@ -341,7 +371,8 @@ class EmulatorBackend:
             )
             script = build_script(spec)
             echo = {k: body[k] for k in ECHO_FIELDS if k in body}
-            rec = Record(spec, now, self._speed, echo, script)
+            speed = self._speed if at is None else self.time.speed_at(at)
+            rec = Record(spec, now, speed, echo, script)
             rec.live_usage = self.live_usage
             self._scripts.put(spec.id, script)
             if body.get("store", True):
@@ -351,11 +382,16 @@ class EmulatorBackend:
                 self._transient[spec.id] = rec
                 while len(self._transient) > 64:
                     self._transient.pop(next(iter(self._transient)))
-            self._created += 1
+            ends = None if math.isinf(rec.end) else rec.at(rec.end)
+            self.quotas.started(body[kind], kind, spec.id, now, ends, fired=at is not None)
+            if at is not None:
+                self._fired += 1
+            else:
+                self._created += 1
+                for key, value in labels.items():
+                    self._by_label[f"{key}={value}"] += 1
             self.turns.created(prev_id, turn, spec, script)
-            for key, value in labels.items():
-                self._by_label[f"{key}={value}"] += 1
-            if self._created % 1024 == 0:
+            if (self._created + self._fired) % 1024 == 0:
                 self._sweep(now)
             # POST returns the output steps only; GET adds the input.
             return dict(rec.render(self._scripts, now))
@@ -379,9 +415,23 @@ class EmulatorBackend:
                 out["input"] = rec.spec.input
             return out
 
-    def _cancel(self, interaction_id: str) -> dict[str, Any]:
+    def fire(
+        self, body: dict[str, Any], at: datetime, outcome: str | None = None
+    ) -> tuple[str, datetime | None, str, str | None]:
+        """Create an interaction on the service's own behalf (a trigger's firing) as of the real
+        moment `at`. Returns its id, when it will end (None: never), its final status and error."""
         with self._lock:
-            now = self.clock.now()
+            interaction_id = self._create(body, at, outcome)["id"]
+            rec = self._records[interaction_id]
+            script = self._scripts.get(rec.spec)
+            ends = None if math.isinf(rec.end) else rec.at(rec.end)
+            error = (script.errors or [{}])[0].get("message")
+            return interaction_id, ends, script.final_status, error
+
+    def _cancel(self, interaction_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """`at`: the real moment it is cancelled (a trigger's timeout, passed); default now."""
+        with self._lock:
+            now = at or self.clock.now()
             rec = self._lookup(interaction_id, now)
             status = rec.render(self._scripts, now)["status"]
             if rec.cancel_at is not None or status not in sc.CANCELLABLE:
@@ -395,6 +445,8 @@ class EmulatorBackend:
             payloads = script.payloads(0, rec.visible(script, now))
             rec.end_early(script, now, cancel_tail(rec.spec, payloads))
             self.webhooks.recheck(interaction_id, now)
+            self.quotas.ended(interaction_id)
+            self.triggers.interaction_ended(interaction_id, now, "cancelled")
             return dict(rec.render(self._scripts, now))
 
     def _delete(self, interaction_id: str) -> dict[str, Any]:
@@ -403,6 +455,8 @@ class EmulatorBackend:
             del self._records[interaction_id]
             self._scripts.drop(interaction_id)
             self.webhooks.forget(interaction_id)
+            self.quotas.ended(interaction_id)
+            self.triggers.interaction_ended(interaction_id, self.clock.now(), "deleted")
             self._deleted += 1
             return {}
 
@@ -426,6 +480,7 @@ class EmulatorBackend:
     def dispatch_webhooks(self, timeout: float = 5.0) -> int:
         """Announce the watched interactions that have ended, then make the deliveries that are
         due. The dispatcher thread calls this every 50 ms; tests may call it directly."""
+        self.triggers.catch_up()  # so firings (and their webhooks) happen with nobody looking
         now = self.clock.now()
         for interaction_id in self.webhooks.due_interactions(now):
             with self._lock:
@@ -441,6 +496,14 @@ class EmulatorBackend:
                 status = rec.render(self._scripts, now)["status"]
             self.webhooks.ended(interaction_id, status)
         return self.webhooks.pump(timeout)
+
+    def trigger_call(self, name: str, *args: Any) -> Any:
+        """One call of the triggers resource (counted as a `triggers` request)."""
+        with self._lock:
+            self._requests["triggers"] += 1
+        self.triggers.catch_up()
+        with self._lock:
+            return getattr(self.triggers, name)(*args)
 
     def webhook_call(self, name: str, *args: Any) -> Any:
         """One call of the webhooks resource (counted as a `webhooks` request)."""
@@ -469,6 +532,7 @@ class EmulatorBackend:
     def _drop(self, rec: Record) -> None:
         self._records.pop(rec.spec.id, None)
         self._scripts.drop(rec.spec.id)
+        self.quotas.ended(rec.spec.id)
         self._expired += 1
 
     def _sweep(self, now: datetime) -> None:

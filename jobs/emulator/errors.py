@@ -45,6 +45,14 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:.3f}s"
 
 
+def format_seconds(seconds: float) -> str:
+    """Seconds as a header says them: 2 -> "2", 0.25 -> "0.25", 82800.001 -> "82800.001" (to
+    the millisecond, never cut to six digits as "%g" would)."""
+    if float(seconds).is_integer():
+        return str(int(seconds))
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
 class EmulatorError(Exception):
     """An error reply: HTTP status, google.rpc status name, message and `details`."""
 
@@ -87,8 +95,7 @@ class EmulatorError(Exception):
     def headers(self) -> dict[str, str]:
         if self.retry_after is None:
             return {}
-        value = self.retry_after
-        return {"Retry-After": str(int(value)) if float(value).is_integer() else f"{value:g}"}
+        return {"Retry-After": format_seconds(self.retry_after)}
 
 
 def not_found(interaction_id: str) -> EmulatorError:

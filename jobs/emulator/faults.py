@@ -24,7 +24,7 @@ Kinds, and when they act:
                       to do right after a create.
 `cancel_not_found()` is a `fail` rule on `cancel` with 404: the live interaction is not cancelled.
 
-Kinds of the newer surfaces (asked for with `take`, by files.py and turns.py):
+Kinds of the newer surfaces (asked for with `take`, by files.py, turns.py and triggers.py):
 - `upload_refused`    the `after_events`-th chunk (default 1) of an upload is answered `status`
                       (default 503) and the upload session ends: an upload refused mid-way.
 - `file_failed`       an uploaded file ends FAILED instead of ACTIVE once processed.
@@ -34,6 +34,10 @@ Kinds of the newer surfaces (asked for with `take`, by files.py and turns.py):
                       were stale.
 - `plan_expiry`       a research plan turn older than `seconds` (simulated) cannot be continued:
                       `status` 400 (default, FAILED_PRECONDITION) or 404 (NOT_FOUND).
+- `trigger_failure`   a trigger's next firings (of one trigger, or any) fail: `mode` `interaction`
+                      (the interaction is created and ends failed) or `create` (no interaction is
+                      created; the execution fails at once).
+Retention: interactions are forgotten `retention` emulated seconds after creation (see `set_tier`).
 """
 
 from __future__ import annotations
@@ -61,9 +65,11 @@ KINDS = (
     "schema_violation",
     "stale_call",
     "plan_expiry",
+    "trigger_failure",
 )
 RULE_OPS = (*OPERATIONS, "upload")  # `upload`: the Files API's upload requests
 VIOLATION_MODES = ("missing_required", "wrong_type", "not_json")
+TIERS = {"free": 86400.0, "paid": 55 * 86400.0}  # retention of each tier, in seconds
 MALFORMED_KINDS = ("html_502", "invalid_json", "missing_fields")
 CUT_MODES = ("abort", "eof", "text_503")
 STREAM_KINDS = ("cut_stream", "stall_resume", "duplicate_event")
@@ -86,6 +92,7 @@ class FaultRule:
     mode: str | None = None
     label: str | None = None
     message: str | None = None
+    trigger: str | None = None  # trigger_failure: only this trigger's firings
     hits: int = 0
     remaining: int | None = field(default=None)
 
@@ -140,8 +147,16 @@ class FaultPlan:
             self._next_id = 1
             self._rng = random.Random(self._seed)
             self.latency = 0.0
-            self.retention: float | None = None
+            self.set_tier("paid")
             self.output_bytes: int | None = None
+
+    def set_tier(self, tier: str) -> None:
+        """The key's tier, and with it the service's retention: 1 day on the free tier, 55 days on
+        a paid one (the default); `retention` set afterwards overrides it. ValueError if unknown."""
+        if tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
+        self.tier = tier
+        self.retention: float | None = TIERS[tier]
 
     # --- adding rules ----------------------------------------------------------------------------
 
@@ -286,6 +301,11 @@ class FaultPlan:
                     return EmulatorError(403, None, "The caller does not have permission.")
         return None
 
+    def fail_executions(self, times: int | None = 1, **fields: Any) -> FaultRule:
+        """The next `times` trigger firings fail (`mode` interaction or create, `trigger`, `rate`,
+        `message`); triggers.py asks with `take("trigger_failure", "*", match=...)`."""
+        return self.add(kind="trigger_failure", times=times, **fields)
+
     def take(
         self,
         kind: str,
@@ -339,6 +359,7 @@ class FaultPlan:
     def config(self) -> dict[str, Any]:
         return {
             "latency": self.latency,
+            "tier": self.tier,
             "retention": self.retention,
             "output_bytes": self.output_bytes,
         }
@@ -485,6 +506,10 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
     op = data.get("op", implied.get(kind, "create" if kind in _CREATE_KINDS else "*"))
     if op != "*" and op not in RULE_OPS:
         raise ValueError(f"op must be one of {', '.join(RULE_OPS)} or *, got {op!r}")
+    if kind == "trigger_failure" and op != "*":
+        raise ValueError(
+            "a trigger_failure rule acts on firings, not on an operation: leave op out"
+        )
     rule = FaultRule(id=0, kind=kind, op=op)
     rule.times = _number(data, "times", int)
     rule.rate = _number(data, "rate", float)
@@ -528,6 +553,14 @@ def _validated_rule(data: dict[str, Any]) -> FaultRule:
         if label is not None and (not isinstance(label, str) or "=" not in label):
             raise ValueError(f"label must look like key=value, got {label!r}")
         rule.label = label
+    elif kind == "trigger_failure":
+        rule.mode = data.get("mode", "interaction")
+        if rule.mode not in ("interaction", "create"):
+            raise ValueError("mode must be one of interaction, create")
+        trigger = data.get("trigger")
+        if trigger is not None and (not isinstance(trigger, str) or not trigger):
+            raise ValueError(f"trigger must be a trigger id, got {trigger!r}")
+        rule.trigger = trigger
     return rule
 
 

@@ -237,6 +237,9 @@ class EmulatorApp:
             Route("/{version}/interactions/{id}", self.delete, methods=["DELETE"]),
             Route("/{version}/interactions/{id}/cancel", self.cancel, methods=["POST"]),
             Route("/{version}/webhooks", self.webhooks, methods=["GET", "POST"]),
+            Route("/{version}/triggers", self.triggers, methods=["GET", "POST"]),
+            Route("/{version}/triggers/{id}", self.trigger, methods=["GET", "PATCH", "DELETE"]),
+            Route("/{version}/triggers/{id}/executions", self.executions, methods=["GET", "POST"]),
             # {id}, {id}:ping and {id}:rotateSigningSecret: one segment, split on ':' here
             Route(
                 "/{version}/webhooks/{name}",
@@ -419,6 +422,37 @@ class EmulatorApp:
             return await self._webhook_call(request, "delete", hook_id)
         mask = request.query_params.get("update_mask")
         return await self._webhook_call(request, "update", hook_id, await self._body_or_none(request), mask)  # fmt: skip
+
+    # --- triggers ----------------------------------------------------------------------------------
+
+    async def _trigger_call(self, request: Request, name: str, *args: Any) -> Response:
+        try:
+            self.backend.authenticate(_api_key(request))
+            self.backend.note_version(request.path_params.get("version", ""))
+            body = self.backend.trigger_call(name, *args)
+        except EmulatorError as error:
+            self.backend.note_response("triggers", error.status_code)
+            return _json(error.body(), error.status_code, error.headers())
+        self.backend.note_response("triggers", 200)
+        return _json(body)
+
+    async def triggers(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._trigger_call(request, "create", await self._body_or_none(request))
+        q = request.query_params
+        return await self._trigger_call(request, "list", q.get("filter"), q.get("page_size"), q.get("page_token"))  # fmt: skip
+
+    async def trigger(self, request: Request) -> Response:
+        trigger_id = request.path_params["id"]
+        if request.method == "PATCH":
+            return await self._trigger_call(request, "update", trigger_id, await self._body_or_none(request))  # fmt: skip
+        return await self._trigger_call(request, request.method.lower(), trigger_id)
+
+    async def executions(self, request: Request) -> Response:
+        trigger_id, q = request.path_params["id"], request.query_params
+        if request.method == "POST":
+            return await self._trigger_call(request, "run", trigger_id)
+        return await self._trigger_call(request, "executions", trigger_id, q.get("page_size"), q.get("page_token"))  # fmt: skip
 
     async def jwks(self, request: Request) -> Response:
         return _json(

@@ -184,9 +184,11 @@ def test_control_config_stats_reset_and_clock(emulator, clock):
     assert config.json() == {
         "speed": 600.0,
         "latency": 0.0,
+        "tier": "paid",
         "retention": 3600.0,
         "output_bytes": None,
         "live_usage": False,
+        "quotas": {},
         "file_ttl": 172800.0,
         "file_limit_bytes": 2 * 1024**3,
         "project_limit_bytes": 20 * 1024**3,
@@ -225,9 +227,8 @@ def test_control_config_stats_reset_and_clock(emulator, clock):
     assert stats["interactions"]["live"] == 1 and stats["speed"] == 600
     assert post(base, "/_emulator/reset").json() == {"ok": True}
     stats = httpx2.get(f"{base}/_emulator/stats").json()
-    assert (
-        stats["interactions"]["live"] == 0 and stats["speed"] == 1.0 and stats["retention"] is None
-    )
+    assert stats["interactions"]["live"] == 0 and stats["speed"] == 1.0
+    assert stats["tier"] == "paid" and stats["retention"] == 55 * 86400  # the service's default
 
 
 @pytest.mark.parametrize("kind", ["html_502", "invalid_json", "missing_fields"])

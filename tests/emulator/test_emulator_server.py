@@ -22,13 +22,17 @@ from jobs.emulator import EmulatorBackend, EmulatorServer
 
 def test_start_and_stop_are_fast_and_leave_no_thread():
     threads = threading.active_count()
-    started = time.monotonic()
+    took = []
     for _ in range(3):
+        started = time.monotonic()
         with EmulatorServer() as server:
             assert server.base_url.startswith("http://127.0.0.1:") and server.port > 0
             assert httpx2.get(f"{server.base_url}/_emulator/stats").status_code == 200
         assert not server.running
-    assert (time.monotonic() - started) / 3 < 1.0
+        took.append(time.monotonic() - started)
+    # The fastest of three: a start or stop that waits out a timeout is slow every time, while a
+    # machine loaded by other work slows some cycles (the mean of three failed at load 13).
+    assert min(took) < 1.0, took
     assert threading.active_count() == threads
 
 
@@ -134,6 +138,22 @@ def test_cli_flags_for_the_tool_era_faults(fake_serve):
     assert [(f["kind"], f.get("times"), f.get("seconds")) for f in faults] == [("down", 3, None), ("delay", 1, 20.0)]  # fmt: skip
 
 
+def test_cli_flags_for_tier_quotas_and_trigger_faults(fake_serve):
+    result = CliRunner().invoke(
+        emulator_command,
+        ["--tier", "free", "--quota", "deep-research-pro-preview-12-2025=5/min,2", "--quota", "*=100/day", "--fail-executions", "3", "--fail-executions", "1:create"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    backend = fake_serve["backend"]
+    config = backend.configure()
+    assert (config["tier"], config["retention"]) == ("free", 86400)
+    assert config["quotas"] == {"deep-research-pro-preview-12-2025": "5/min,2", "*": "100/day"}
+    rules = [(r["kind"], r["times"], r["mode"]) for r in backend.faults.rules()]
+    assert rules == [("trigger_failure", 3, "interaction"), ("trigger_failure", 1, "create")]
+    result = CliRunner().invoke(emulator_command, ["--tier", "free", "--retention", "3600"])
+    assert fake_serve["backend"].configure()["retention"] == 3600  # --retention overrides
+
+
 def test_cli_sets_any_knob_and_any_fault_rule(fake_serve):
     result = CliRunner().invoke(
         emulator_command,
@@ -166,6 +186,12 @@ def test_cli_warns_on_a_non_loopback_host(fake_serve):
         (["--port", "70000"], "--port"),
         (["--webhook-fault", "explode"], "--webhook-fault"),
         (["--webhook-fault", "delay:1"], "--webhook-fault"),
+        (["--tier", "gold"], "--tier"),
+        (["--quota", "deep-research-pro-preview-12-2025"], "--quota"),
+        (["--quota", "m=5/fortnight"], "--quota"),
+        (["--quota", "=5/min"], "--quota"),
+        (["--fail-executions", "x"], "--fail-executions"),
+        (["--fail-executions", "1:explode"], "--fail-executions"),
         (["--set", "function_rounds=0"], "--set"),
         (["--set", "warp"], "--set"),
         (["--fault", '{"kind": "explode"}'], "--fault"),
